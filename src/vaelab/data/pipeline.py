@@ -1,0 +1,74 @@
+"""One tf.data pipeline for every dataset: decode (streamed) -> scale to [0, 1] -> binarise -> shuffle -> batch.
+
+    >>> ds = make_dataset(split, cfg, batch_size=128, training=True, seed=0)   # yields (B, H, W, C) float32
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from vaelab.config import DataConfig
+from vaelab.data.base import DATASETS, Split
+
+BINARIZE = ("none", "static", "dynamic")
+
+
+def load_split(cfg: DataConfig, split: str) -> Split:
+    """Loads a registered dataset's split, applying `train_limit`/`test_limit`."""
+    s = DATASETS.get(cfg.name)(cfg, split)
+    return s.take(cfg.train_limit if split == "train" else cfg.test_limit)
+
+
+def _static_binarize(images: np.ndarray, seed: int) -> np.ndarray:
+    """A single Bernoulli draw per pixel, fixed for the whole run (Larochelle & Murray 2011)."""
+    rng = np.random.default_rng(seed)
+    return (rng.random(images.shape) < images / 255.0).astype("uint8") * 255
+
+
+def make_dataset(split: Split, cfg: DataConfig, batch_size: int, training: bool, seed: int = 0,
+                 with_labels: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
+    """Batches of float32 images in [0, 1], shape (B, H, W, C) (plus labels when `with_labels`).
+
+    `binarize="dynamic"` redraws pixels from Bernoulli(p = intensity) every time an image is seen.
+    Shuffling happens only when `training`, with a fixed seed.
+    """
+    if cfg.binarize not in BINARIZE:
+        raise ValueError(f"data.binarize: expected one of {list(BINARIZE)}, received {cfg.binarize!r}")
+    if split.images is not None:
+        images = split.images
+        if cfg.binarize == "static":
+            images = _static_binarize(images, seed)
+        ds = tf.data.Dataset.from_tensor_slices(images)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(split.files).map(split.decode, num_parallel_calls=tf.data.AUTOTUNE)
+        if cfg.cache is not None:
+            ds = ds.cache(cfg.cache)
+    if with_labels and split.labels is not None:
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(split.labels)))
+    if training:
+        ds = ds.shuffle(min(cfg.shuffle_buffer, len(split)), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    def scale(x):
+        x = tf.cast(x, tf.float32) / 255.0  # (B, H, W, C)
+        if cfg.binarize == "dynamic":
+            x = tf.cast(tf.random.uniform(tf.shape(x)) < x, tf.float32)
+        elif cfg.binarize == "static" and split.images is None:
+            x = tf.round(x)
+        return x
+
+    if with_labels and split.labels is not None:
+        ds = ds.map(lambda x, y: (scale(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def load_arrays(cfg: DataConfig, split: str = "test", limit: int | None = None) -> tuple[np.ndarray, Split]:
+    """(images float32 (N, H, W, C) in [0, 1], the Split with its labels) for analysis and plots."""
+    s = load_split(cfg, split).take(limit)
+    if s.images is not None:
+        return s.images.astype("float32") / 255.0, s
+    ds = make_dataset(s, DataConfig(**{**cfg.__dict__, "binarize": "none", "cache": None}), 256, training=False)
+    return np.concatenate([b.numpy() for b in ds]), s

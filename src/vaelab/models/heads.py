@@ -1,0 +1,47 @@
+"""Shared encoder/decoder assembly around an architecture's trunks (functional API)."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from vaelab.config import ModelConfig
+from vaelab.layers import ClipValues
+from vaelab.registry import Registry
+
+ARCHITECTURES = Registry("architecture")
+
+ACTIVATIONS = ["relu", "leaky_relu", "selu", "elu", "gelu", "tanh", "swish"]
+
+
+def activation(name: str, label: str = "model.activation") -> layers.Layer:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r} for {label}; choose from {ACTIVATIONS}")
+    return layers.Activation(name)
+
+
+def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str = "encoder") -> keras.Model:
+    """image (B, H, W, C) -> [z_mean, z_log_var] (B, D) each; an AE's encoder outputs z_mean only."""
+    arch = ARCHITECTURES.get(cfg.architecture)
+    x = keras.Input(shape=tuple(image_shape), name="image")
+    h = arch.encoder_trunk(cfg, x)  # (B, F)
+    if cfg.extra_dense:
+        # Seed part XII: a narrow Dense layer before the heads saves the two F x D head matrices.
+        h = layers.Dense(cfg.extra_dense, name="extra_dense")(h)
+        h = activation(cfg.activation)(h)
+    z_mean = layers.Dense(cfg.latent_dim, name="z_mean")(h)
+    if cfg.kind == "ae":
+        return keras.Model(x, z_mean, name=name)
+    z_log_var = layers.Dense(cfg.latent_dim, name="z_log_var")(h)
+    if cfg.z_log_var_clip:
+        z_log_var = ClipValues(cfg.z_log_var_clip, name="z_log_var_clip")(z_log_var)
+    return keras.Model(x, [z_mean, z_log_var], name=name)
+
+
+def build_decoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str = "decoder") -> keras.Model:
+    """z (B, D) -> x_hat (B, H, W, C) in [0, 1] (sigmoid: Bernoulli means or Gaussian means)."""
+    arch = ARCHITECTURES.get(cfg.architecture)
+    z = keras.Input(shape=(cfg.latent_dim,), name="z")
+    h = arch.decoder_trunk(cfg, z, tuple(image_shape))  # (B, H, W, C) logits
+    x_hat = layers.Activation("sigmoid", name="x_hat")(h)
+    return keras.Model(z, x_hat, name=name)

@@ -1,0 +1,3 @@
+from vaelab.registry import Registry
+
+STRATEGIES = Registry("KL strategy")
