@@ -26,13 +26,8 @@ def _static_binarize(images: np.ndarray, seed: int) -> np.ndarray:
     return (rng.random(images.shape) < images / 255.0).astype("uint8") * 255
 
 
-def make_dataset(split: Split, cfg: DataConfig, batch_size: int, training: bool, seed: int = 0,
-                 with_labels: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
-    """Batches of float32 images in [0, 1], shape (B, H, W, C) (plus labels when `with_labels`).
-
-    `binarize="dynamic"` redraws pixels from Bernoulli(p = intensity) every time an image is seen.
-    Shuffling happens only when `training`, with a fixed seed.
-    """
+def _elements(split: Split, cfg: DataConfig, seed: int, with_labels: bool) -> tf.data.Dataset:
+    """Single uint8 images (H, W, C) (plus labels), decoded/cached/statically binarised, unshuffled."""
     if cfg.binarize not in BINARIZE:
         raise ValueError(f"data.binarize: expected one of {list(BINARIZE)}, received {cfg.binarize!r}")
     if split.images is not None:
@@ -46,22 +41,54 @@ def make_dataset(split: Split, cfg: DataConfig, batch_size: int, training: bool,
             ds = ds.cache(cfg.cache)
     if with_labels and split.labels is not None:
         ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(split.labels)))
-    if training:
-        ds = ds.shuffle(min(cfg.shuffle_buffer, len(split)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds
 
-    def scale(x):
+
+def _batches(ds: tf.data.Dataset, split: Split, cfg: DataConfig, batch_size: int, shuffle: bool, seed,
+             epoch, drop_remainder: bool) -> tf.data.Dataset:
+    """Shuffle (seeded by seed and epoch) -> batch -> scale to [0, 1] -> binarise."""
+    epoch = tf.cast(epoch, tf.int64)
+    if shuffle:
+        ds = ds.shuffle(min(cfg.shuffle_buffer, len(split)), seed=seed * 100_003 + epoch,
+                        reshuffle_each_iteration=False)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).enumerate()
+
+    def scale(i, x):
         x = tf.cast(x, tf.float32) / 255.0  # (B, H, W, C)
-        if cfg.binarize == "dynamic":
-            x = tf.cast(tf.random.uniform(tf.shape(x)) < x, tf.float32)
+        if cfg.binarize == "dynamic":  # stateless noise keyed by (seed, epoch, batch): resumable
+            noise = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed * 100_003 + epoch, i]))
+            x = tf.cast(noise < x, tf.float32)
         elif cfg.binarize == "static" and split.images is None:
             x = tf.round(x)
         return x
 
-    if with_labels and split.labels is not None:
-        ds = ds.map(lambda x, y: (scale(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+    if isinstance(ds.element_spec[1], tuple):
+        return ds.map(lambda i, xy: (scale(i, xy[0]), xy[1]), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def make_dataset(split: Split, cfg: DataConfig, batch_size: int, training: bool, seed: int = 0,
+                 with_labels: bool = False, drop_remainder: bool = False, epoch: int = 0) -> tf.data.Dataset:
+    """Batches of float32 images in [0, 1], shape (B, H, W, C) (plus labels when `with_labels`).
+
+    `binarize="dynamic"` redraws pixels from Bernoulli(p = intensity) for every epoch.
+    Shuffling happens only when `training`, seeded by (seed, epoch).
+    """
+    ds = _elements(split, cfg, seed, with_labels)
+    return _batches(ds, split, cfg, batch_size, training, seed, epoch, drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def make_epochs(split: Split, cfg: DataConfig, batch_size: int, seed: int, first_epoch: int, epochs: int,
+                steps_per_epoch: int, drop_remainder: bool = False) -> tf.data.Dataset:
+    """Epochs [first_epoch, epochs) back to back, `steps_per_epoch` batches each, for `fit`.
+
+    Epoch e's order and binarisation noise depend only on (seed, e), so a resumed run sees exactly
+    the batches an uninterrupted run would have seen.
+    """
+    elements = _elements(split, cfg, seed, with_labels=False)
+    ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(
+        lambda e: _batches(elements, split, cfg, batch_size, True, seed, e, drop_remainder).take(steps_per_epoch)
+    )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

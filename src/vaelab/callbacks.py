@@ -1,0 +1,160 @@
+"""Only what Keras lacks, one small class per concern.
+
+Keras already provides CSVLogger, TensorBoard, EarlyStopping and BackupAndRestore; we add the beta
+schedule, epoch timing, a NaN guard that explains itself, and crash-safe (atomic) checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+
+from vaelab.config import LossConfig
+from vaelab.schedules import beta_at
+
+
+class BetaScheduler(keras.callbacks.Callback):
+    """Writes the scheduled beta into the model's non-trainable `beta` variable each epoch; logs `beta`."""
+
+    def __init__(self, loss_cfg: LossConfig):
+        super().__init__()
+        self.loss_cfg = loss_cfg
+        self.value = loss_cfg.beta
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.value = beta_at(epoch, self.loss_cfg)
+        beta = getattr(self.model, "beta", None)
+        if beta is not None:
+            beta.assign(self.value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and getattr(self.model, "beta", None) is not None:
+            logs["beta"] = self.value
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `time` (seconds for the epoch, validation included) to the logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["time"] = time.perf_counter() - self._start
+
+
+def _finite(logs) -> bool:
+    return all(math.isfinite(float(v)) for k, v in (logs or {}).items() if "loss" in k)
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and keeps a message explaining likely causes.
+
+    Unlike `TerminateOnNaN` it records where it happened; checkpoints and backups skip the bad epoch,
+    so the last good state on disk is kept. `train.fit` turns `message` into a `DivergenceError`.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.message: str | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)) and self.message is None:
+            self.message = (
+                f"loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}; training stopped "
+                "and the last good checkpoint was kept. Likely causes: a learning rate too high "
+                "(try train.learning_rate smaller or train.clipnorm=1.0), or exp(z_log_var) overflowing "
+                "(set model.z_log_var_clip=10), or inputs outside [0, 1] with the bernoulli likelihood."
+            )
+            self.model.stop_training = True
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Saves `last.keras` every epoch and `best.keras` on improvement, via temp file + os.replace.
+
+    A crash while writing never leaves a half-written file under the final name. Epochs with a
+    non-finite loss are never saved.
+    """
+
+    def __init__(self, directory: str | Path, monitor: str = "val_loss"):
+        super().__init__()
+        self.directory = Path(directory)
+        self.monitor = monitor
+        self.best = math.inf
+
+    def _save(self, name: str):
+        tmp = self.directory / f".{name}.tmp.keras"
+        self.model.save(tmp)
+        os.replace(tmp, self.directory / name)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if not _finite(logs):
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._save("last.keras")
+        value = logs.get(self.monitor, logs.get("loss"))
+        if value is not None and float(value) < self.best:
+            self.best = float(value)
+            self._save("best.keras")
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose state is crash-consistent.
+
+    Keras writes `latest.weights.h5` and then `training_metadata.json` in place: a kill between the
+    two leaves weights of epoch k+1 labelled epoch k. Here each epoch's weights go to a new file
+    (temp name + rename) and the metadata, renamed into place last, names that file: it is the
+    commit point. Epochs with a non-finite loss are not backed up.
+    """
+
+    METADATA = "training_metadata.json"
+
+    def __init__(self, backup_dir: str | Path):
+        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=True)
+
+    @staticmethod
+    def read_metadata(backup_dir: str | Path) -> dict | None:
+        f = Path(backup_dir) / AtomicBackupAndRestore.METADATA
+        return json.loads(f.read_text()) if f.is_file() else None
+
+    def on_train_begin(self, logs=None):
+        meta = self.read_metadata(self.backup_dir)
+        if meta is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir, meta["weights"]))
+        self.model._initial_epoch = meta["epoch"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        if _finite(logs):
+            self._save_model()
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch-{self._current_epoch:05d}.weights.h5"
+        tmp = os.path.join(self.backup_dir, f"tmp-{name}")
+        self.model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, os.path.join(self.backup_dir, name))
+        meta = {"epoch": self._current_epoch, "batch": 0, "weights": name}
+        tmp_meta = os.path.join(self.backup_dir, self.METADATA + ".tmp")
+        with open(tmp_meta, "w") as f:
+            json.dump(meta, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_meta, os.path.join(self.backup_dir, self.METADATA))
+        for old in Path(self.backup_dir).glob("*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)

@@ -1,0 +1,139 @@
+"""Run directories: everything a training run leaves behind, and loading it back.
+
+    runs/<name>/
+      config.yaml       resolved config (defaults + YAML + --set)
+      command.txt       the command line
+      env.json          versions and devices
+      history.csv       one row per epoch: loss, reconstruction_loss, kl_loss, beta, time, val_*
+      checkpoints/      best.keras, last.keras (written atomically)
+      backup/           BackupAndRestore state for --resume (removed when training completes)
+      tensorboard/      TensorBoard logs
+      figures/          PNG figures
+      model.keras       final model (encoder.keras / decoder.keras alongside)
+      metrics.json      numbers from evaluate/plots
+      report.html       self-contained run report
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from vaelab.config import RunConfig, dump_config
+
+CONFIG = "config.yaml"
+HISTORY = "history.csv"
+MODEL = "model.keras"
+METRICS = "metrics.json"
+
+
+def environment() -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "backend": keras.backend.backend(),
+        "devices": [f"{d.device_type}:{d.name}" for d in tf.config.list_logical_devices()],
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def default_run_name(cfg: RunConfig) -> str:
+    kind = cfg.model.kind if cfg.model.kind == "ae" else f"vae-{cfg.loss.strategy}"
+    return f"{cfg.data.name}-{kind}-z{cfg.model.latent_dim}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def create_run_dir(cfg: RunConfig) -> Path:
+    """A fresh run directory; never reuses a non-empty one unless `train.overwrite` is set."""
+    out = Path(cfg.train.output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"train.output_dir {out}: cannot create it ({e.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise PermissionError(f"train.output_dir {out}: not writable")
+    name = cfg.train.run_name or default_run_name(cfg)
+    path = out / name
+    if path.exists() and any(path.iterdir()) and not cfg.train.overwrite:
+        if cfg.train.run_name:
+            raise FileExistsError(
+                f"run directory {path} already exists; resume it with --resume {path}, "
+                "pick another train.run_name, or set train.overwrite=true"
+            )
+        i = 2
+        while (out / f"{name}-{i}").exists():
+            i += 1
+        path = out / f"{name}-{i}"
+    path.mkdir(parents=True, exist_ok=True)
+    for sub in ("checkpoints", "figures", "tensorboard"):
+        (path / sub).mkdir(exist_ok=True)
+    return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_run_metadata(path: Path, cfg: RunConfig, argv: list[str] | None = None) -> None:
+    write_atomic(path / CONFIG, dump_config(cfg))
+    write_atomic(path / "command.txt", " ".join(argv if argv is not None else sys.argv) + "\n")
+    write_atomic(path / "env.json", json.dumps(environment(), indent=2))
+
+
+def read_run_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    f = path / CONFIG
+    if not f.is_file():
+        raise FileNotFoundError(f"{path} is not a vaelab run directory: {CONFIG} not found")
+    return RunConfig.from_dict(yaml.safe_load(f.read_text()), where=str(f))
+
+
+def update_metrics(path: str | Path, section: str, values: dict) -> dict:
+    """Merges `values` under `section` into the run's metrics.json (atomically) and returns the whole."""
+    f = Path(path) / METRICS
+    data = json.loads(f.read_text()) if f.is_file() else {}
+    data[section] = values
+    write_atomic(f, json.dumps(data, indent=2, default=float))
+    return data
+
+
+@dataclass
+class Run:
+    path: Path
+    config: RunConfig
+    model: object  # a vaelab BaseAutoencoder
+
+    @property
+    def figures(self) -> Path:
+        (self.path / "figures").mkdir(exist_ok=True)
+        return self.path / "figures"
+
+
+def load_run(path: str | Path, checkpoint: str | None = None) -> Run:
+    """Loads a run's config and model (`model.keras`, else checkpoints/last.keras or `checkpoint`)."""
+    import keras
+
+    import vaelab.strategies  # noqa: F401  (registers the serializable classes)
+
+    path = Path(path)
+    cfg = read_run_config(path)
+    candidates = [Path(checkpoint)] if checkpoint else [path / MODEL, path / "checkpoints" / "last.keras"]
+    for f in candidates:
+        if f.is_file():
+            return Run(path=path, config=cfg, model=keras.saving.load_model(f, compile=False))
+    raise FileNotFoundError(f"{path}: no trained model found (looked for {[str(c) for c in candidates]})")
