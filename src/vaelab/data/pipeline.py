@@ -47,16 +47,15 @@ def _elements(split: Split, cfg: DataConfig, seed: int, with_labels: bool) -> tf
 def _batches(ds: tf.data.Dataset, split: Split, cfg: DataConfig, batch_size: int, shuffle: bool, seed,
              epoch, drop_remainder: bool) -> tf.data.Dataset:
     """Shuffle (seeded by seed and epoch) -> batch -> scale to [0, 1] -> binarise."""
-    epoch = tf.cast(epoch, tf.int64)
+    epoch_seed = seed * 100_003 + epoch  # python int: each epoch's order depends on (seed, epoch) only
     if shuffle:
-        ds = ds.shuffle(min(cfg.shuffle_buffer, len(split)), seed=seed * 100_003 + epoch,
-                        reshuffle_each_iteration=False)
+        ds = ds.shuffle(min(cfg.shuffle_buffer, len(split)), seed=epoch_seed, reshuffle_each_iteration=False)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder).enumerate()
 
     def scale(i, x):
         x = tf.cast(x, tf.float32) / 255.0  # (B, H, W, C)
         if cfg.binarize == "dynamic":  # stateless noise keyed by (seed, epoch, batch): resumable
-            noise = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed * 100_003 + epoch, i]))
+            noise = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([tf.constant(epoch_seed, tf.int64), i]))
             x = tf.cast(noise < x, tf.float32)
         elif cfg.binarize == "static" and split.images is None:
             x = tf.round(x)
@@ -85,10 +84,17 @@ def make_epochs(split: Split, cfg: DataConfig, batch_size: int, seed: int, first
     Epoch e's order and binarisation noise depend only on (seed, e), so a resumed run sees exactly
     the batches an uninterrupted run would have seen.
     """
-    elements = _elements(split, cfg, seed, with_labels=False)
-    ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(
-        lambda e: _batches(elements, split, cfg, batch_size, True, seed, e, drop_remainder).take(steps_per_epoch)
+    elements = _elements(split, cfg, seed, with_labels=False)  # built once, shared by every epoch
+    per_epoch = [
+        _batches(elements, split, cfg, batch_size, True, seed, e, drop_remainder).take(steps_per_epoch)
+        for e in range(first_epoch, epochs)
+    ]
+    if not per_epoch:
+        return elements.take(0)
+    order = tf.data.Dataset.range(len(per_epoch)).flat_map(
+        lambda i: tf.data.Dataset.from_tensors(i).repeat(steps_per_epoch)
     )
+    ds = tf.data.Dataset.choose_from_datasets(per_epoch, order, stop_on_empty_dataset=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

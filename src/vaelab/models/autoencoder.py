@@ -44,6 +44,13 @@ class BaseAutoencoder(keras.Model):
     def build_encoder(self) -> keras.Model:
         return build_encoder(self.cfg, self.image_shape)
 
+    def build(self, input_shape=None):
+        # Encoder and decoder are functional models, already built in __init__; only the
+        # weightless sampling layer remains.
+        if getattr(self, "sampling", None) is not None and not self.sampling.built:
+            self.sampling.build([(None, self.latent_dim)] * 2)
+        self.built = True
+
     # ------------------------------------------------------------------ training interface
     @property
     def likelihood(self) -> str:
@@ -60,6 +67,15 @@ class BaseAutoencoder(keras.Model):
             metrics=[reconstruction_metric(self.likelihood)],
             jit_compile=jit_compile,
         )
+
+    def objective(self, x, training=True):
+        """The scalar loss this model's training minimises on batch `x`, through its own mechanism.
+
+        Default: Keras's `compute_loss` (compiled losses + every `add_loss` term); strategies that
+        write their own step override it. Used to compare gradients across strategies.
+        """
+        y_pred = self(x, training=training)
+        return self.compute_loss(x=x, y=self.targets(x), y_pred=y_pred, training=training)
 
     def get_config(self):
         return {

@@ -9,6 +9,8 @@ Adding a strategy = one file with `@STRATEGIES.register("name")` + an import lin
 
 from __future__ import annotations
 
+import dataclasses
+
 from vaelab.config import RunConfig
 from vaelab.models.autoencoder import Autoencoder, BaseAutoencoder
 from vaelab.strategies.registry import STRATEGIES
@@ -18,8 +20,6 @@ from vaelab.strategies import encoder_layer, model_add_loss, multi_output, train
 
 def build_model(cfg: RunConfig, image_shape) -> BaseAutoencoder:
     """An AE (`model.kind: ae`, strategy unused) or a VAE using `loss.strategy`."""
-    import dataclasses
-
     kwargs = dict(
         model_config=dataclasses.asdict(cfg.model),
         image_shape=tuple(image_shape),
@@ -27,10 +27,13 @@ def build_model(cfg: RunConfig, image_shape) -> BaseAutoencoder:
         seed=cfg.train.seed,
     )
     if cfg.model.kind == "ae":
-        return Autoencoder(**kwargs, name="ae")
-    if cfg.model.kind != "vae":
+        model = Autoencoder(**kwargs, name="ae")
+    elif cfg.model.kind == "vae":
+        model = STRATEGIES.get(cfg.loss.strategy)(**kwargs, name=f"vae_{cfg.loss.strategy}")
+    else:
         raise ValueError(f"unknown model.kind {cfg.model.kind!r}; choose from ['ae', 'vae']")
-    return STRATEGIES.get(cfg.loss.strategy)(**kwargs, name=f"vae_{cfg.loss.strategy}")
+    model.build((None, *model.image_shape))  # symbolic call: builds every sublayer, no data needed
+    return model
 
 
 __all__ = ["STRATEGIES", "build_model"]

@@ -47,6 +47,9 @@ class TrainStepVAE(VAE):
             loss = loss + ops.sum(self.losses)
         return loss, rec, kl
 
+    def objective(self, x, training=True):
+        return self._elbo_terms(x, training)[0]
+
     def _track(self, loss, rec, kl):
         self.loss_tracker.update_state(loss, sample_weight=ops.shape(rec)[0])
         self.reconstruction_tracker.update_state(rec)

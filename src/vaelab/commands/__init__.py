@@ -1,0 +1,6 @@
+"""CLI subcommands. Adding one = a module here defining `help`, `register(parser)`, `run(args)`,
+registered with `@COMMANDS.register("name")` on a class or module-level object, plus an import below."""
+
+from vaelab.commands.base import COMMANDS  # noqa: F401
+
+from vaelab.commands import compare, config, demo, env, train  # noqa: E402,F401  isort: skip

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import argparse
+
+from vaelab.registry import Registry
+
+COMMANDS = Registry("command")
+
+
+def add_config_args(p: argparse.ArgumentParser, config_required: bool = False) -> None:
+    """--config FILE, --set section.key=value (repeatable), and common shortcuts."""
+    p.add_argument("--config", "-c", required=config_required, help="YAML file with overrides of the defaults")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one value, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--dataset", help="shortcut for --set data.name=NAME")
+    p.add_argument("--data-dir", help="shortcut for --set data.data_dir=DIR")
+    p.add_argument("--strategy", help="shortcut for --set loss.strategy=NAME")
+    p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
+    p.add_argument("--output-dir", help="shortcut for --set train.output_dir=DIR")
+
+
+def config_from_args(args: argparse.Namespace, base: dict | None = None):
+    """Defaults <- `base` (a preset) <- --config <- shortcuts <- --set."""
+    import yaml
+
+    from vaelab.config import ConfigError, RunConfig, apply_overrides
+
+    d: dict = dict(base or {})
+    if args.config:
+        try:
+            with open(args.config) as f:
+                loaded = yaml.safe_load(f) or {}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file {args.config} not found") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{args.config}: not valid YAML: {e}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{args.config}: expected a mapping of sections, received {type(loaded).__name__}")
+        d = {s: {**d.get(s, {}), **(loaded.get(s) or {})} for s in {*d, *loaded}}
+    shortcuts = {
+        "dataset": "data.name", "data_dir": "data.data_dir", "strategy": "loss.strategy",
+        "epochs": "train.epochs", "output_dir": "train.output_dir",
+    }
+    sets = [f"{key}={getattr(args, attr)}" for attr, key in shortcuts.items() if getattr(args, attr, None) is not None]
+    try:
+        return RunConfig.from_dict(apply_overrides(d, sets + list(args.overrides)))
+    except ConfigError as e:
+        raise ConfigError(f"{args.config}: {e}" if args.config else str(e)) from None
