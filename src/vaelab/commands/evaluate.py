@@ -1,0 +1,31 @@
+"""vaelab evaluate: test-set ELBO, IWAE NLL, active units, Fréchet distances -> metrics.json + a table."""
+
+from __future__ import annotations
+
+from vaelab.commands.base import COMMANDS
+
+
+@COMMANDS.register("evaluate")
+class Evaluate:
+    help = "evaluate a trained run: ELBO split, IW-NLL, active units, Fréchet distances; writes metrics.json"
+
+    @staticmethod
+    def register(p):
+        p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
+        p.add_argument("--split", default="test", help="data split to evaluate on (default test)")
+        p.add_argument("--k", type=int, default=1000, help="importance samples for the IWAE bound (default 1000)")
+        p.add_argument("--limit", type=int, default=None, help="evaluate on the first N images only")
+        p.add_argument("--seed", type=int, default=0, help="seed for sampled z, binarisation and samples")
+        p.add_argument("--no-fid", action="store_true", help="skip both Fréchet distances")
+        p.add_argument("--no-inception", action="store_true", help="skip the InceptionV3 FID (needs ImageNet weights)")
+
+    @staticmethod
+    def run(args) -> int:
+        from vaelab.evaluate import EvalOptions, evaluate_run_dir
+
+        opts = EvalOptions(split=args.split, k=args.k, limit=args.limit, seed=args.seed,
+                           frechet=not args.no_fid, inception=not (args.no_fid or args.no_inception))
+        result = evaluate_run_dir(args.run_dir, opts)
+        print(result.table())
+        print(f"metrics written to {result.metrics_path} (section 'evaluation')")
+        return 0
