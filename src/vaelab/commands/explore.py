@@ -1,0 +1,25 @@
+"""vaelab explore: a local web page to walk a trained run's latent space (scatter, decode, interpolate)."""
+
+from __future__ import annotations
+
+from vaelab.commands.base import COMMANDS
+
+
+@COMMANDS.register("explore")
+class Explore:
+    help = "serve a local web page to explore a run's latent space: scatter, decode on hover, interpolate, sample"
+
+    @staticmethod
+    def register(p):
+        p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
+        p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, local only)")
+        p.add_argument("--port", type=int, default=8765, help="port to bind; 0 picks a free one (default 8765)")
+        p.add_argument("--limit", type=int, default=2000, help="encode the first N test images (default 2000)")
+
+    @staticmethod
+    def run(args) -> int:
+        from vaelab.explore import Explorer, serve
+
+        explorer = Explorer.from_run_dir(args.run_dir, limit=args.limit)
+        serve(explorer, host=args.host, port=args.port)
+        return 0
