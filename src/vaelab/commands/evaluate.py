@@ -13,11 +13,11 @@ class Evaluate:
     def register(p):
         p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
         p.add_argument("--split", default="test", help="data split to evaluate on (default test)")
-        p.add_argument("--k", type=int, default=1000, help="importance samples for the IWAE bound (default 1000)")
+        p.add_argument("--k", type=int, default=1000, help="IWAE importance samples (default 1000)")
         p.add_argument("--limit", type=int, default=None, help="evaluate on the first N images only")
         p.add_argument("--seed", type=int, default=0, help="seed for sampled z, binarisation and samples")
         p.add_argument("--no-fid", action="store_true", help="skip both Fréchet distances")
-        p.add_argument("--no-inception", action="store_true", help="skip the InceptionV3 FID (needs ImageNet weights)")
+        p.add_argument("--no-inception", action="store_true", help="skip the InceptionV3 FID")
 
     @staticmethod
     def run(args) -> int:

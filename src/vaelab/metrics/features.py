@@ -1,0 +1,116 @@
+"""Feature extractors for Fréchet distances.
+
+- `ClassifierFeatures`: a small CNN trained for a few seconds on the dataset's own labels (offline);
+  features are its penultimate layer. Cached as `<run>/evaluation/feature_classifier.keras`.
+  The distance it gives is comparable only between models evaluated with the same classifier file.
+- `inception_features`: Keras's InceptionV3 pool features (2048-d), the standard FID. The ImageNet
+  weights are downloaded by Keras on first use; offline, `load_inception` raises `FeatureUnavailable`.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+CLASSIFIER_FILE = "feature_classifier.keras"
+
+
+class FeatureUnavailable(RuntimeError):
+    """A feature extractor cannot be built here (no labels, no weights offline, ...)."""
+
+
+def build_classifier(image_shape, n_outputs: int, multi_label: bool, width: int = 32) -> keras.Model:
+    """Conv(w, s2) -> Conv(2w, s2) -> Dense(128, name="features") -> softmax/sigmoid head."""
+    x = keras.Input(shape=tuple(image_shape), name="image")  # (B, H, W, C)
+    h = keras.layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
+    h = keras.layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h) if min(image_shape[:2]) > 32 else keras.layers.Flatten()(h)
+    h = keras.layers.Dense(128, activation="relu", name="features")(h)  # (B, 128)
+    out = keras.layers.Dense(n_outputs, activation="sigmoid" if multi_label else "softmax", name="head")(h)
+    return keras.Model(x, out, name="feature_classifier")
+
+
+def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 2, seed: int = 0,
+                     max_images: int = 20_000) -> keras.Model:
+    """Fits `build_classifier` on (images (N, H, W, C) in [0, 1], labels (N,) ids or (N, A) {0, 1})."""
+    if labels is None:
+        raise FeatureUnavailable("the training split has no labels to train a feature classifier on")
+    images, labels = images[:max_images], np.asarray(labels[:max_images])
+    multi = labels.ndim == 2
+    n_out = labels.shape[1] if multi else int(labels.max()) + 1
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(images.shape[1:], n_out, multi)
+    loss = "binary_crossentropy" if multi else "sparse_categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=loss, metrics=["accuracy"])
+    y = labels.astype("float32" if multi else "int64")
+    model.fit(images, y, batch_size=128, epochs=epochs, verbose=0)
+    return model
+
+
+class ClassifierFeatures:
+    """Penultimate-layer features of a dataset classifier, trained once and cached in `cache_dir`."""
+
+    def __init__(self, classifier: keras.Model):
+        self.classifier = classifier
+        self.extractor = keras.Model(classifier.input, classifier.get_layer("features").output)
+
+    @classmethod
+    def load_or_train(cls, cache_dir: Path, train_images, train_labels, seed: int = 0) -> ClassifierFeatures:
+        f = Path(cache_dir) / CLASSIFIER_FILE
+        if f.is_file():
+            return cls(keras.saving.load_model(f, compile=False))
+        model = train_classifier(train_images, train_labels, seed=seed)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(".tmp." + f.name)
+        model.save(tmp)
+        tmp.replace(f)
+        return cls(model)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self.extractor.predict(np.asarray(images, "float32"), batch_size=500, verbose=0)  # (N, 128)
+
+    def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
+        p = self.classifier.predict(np.asarray(images, "float32"), batch_size=500, verbose=0)
+        if np.asarray(labels).ndim == 2:
+            return float(np.mean((p > 0.5) == (labels > 0.5)))
+        return float(np.mean(np.argmax(p, axis=1) == labels))
+
+
+def load_inception(weights: str | None = "imagenet", size: int = 299, timeout: float = 20.0) -> keras.Model:
+    """InceptionV3 without its top, average-pooled 2048-d features; `weights=None` = random (tests only).
+
+    Raises:
+        FeatureUnavailable: the ImageNet weights are not cached and cannot be downloaded.
+    """
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # fail fast offline instead of hanging on a download
+    try:
+        return keras.applications.InceptionV3(weights=weights, include_top=False, pooling="avg",
+                                              input_shape=(size, size, 3))
+    except Exception as e:  # urllib/HTTP/OS errors differ by platform; all mean "no weights"
+        raise FeatureUnavailable(
+            f"InceptionV3 ImageNet weights unavailable ({type(e).__name__}: {str(e)[:120]}); they are "
+            "downloaded to ~/.keras/models on first use, which needs internet access"
+        ) from None
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def inception_features(inception: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """images (N, H, W, C) in [0, 1], C in {1, 3} -> (N, 2048); resized, scaled to [-1, 1]."""
+    size = inception.input_shape[1]
+
+    @tf.function(reduce_retracing=True)
+    def features(x):
+        x = tf.image.resize(x, (size, size), method="bilinear")  # (B, S, S, C)
+        if x.shape[-1] == 1:
+            x = tf.image.grayscale_to_rgb(x)  # (B, S, S, 3)
+        return inception(x * 2.0 - 1.0, training=False)  # InceptionV3 preprocess_input: [-1, 1]
+
+    out = [features(tf.constant(images[i : i + batch_size], tf.float32)).numpy()
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate(out)
