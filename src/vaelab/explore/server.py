@@ -1,0 +1,53 @@
+"""Binding a socket and running the explorer app under uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port); port 0 picks a free one."""
+    if not 0 <= port <= 65535:
+        raise ValueError(f"explore: --port expected an integer in [0, 65535], received {port}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        msg = f"explore: cannot listen on {host}:{port} ({e.strerror}); pick another --port"
+        raise OSError(msg) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(explorer, host: str = "127.0.0.1", port: int = 8765, log_level: str = "warning") -> None:
+    """Serves `create_app(explorer)` until interrupted; prints the URL first (flushed, for scripts)."""
+    import uvicorn
+
+    from vaelab.explore.app import create_app
+
+    sock = bind(host, port)
+    if not is_loopback(host):
+        print(f"warning: listening on {host}, not loopback: anyone who can reach it can use the page",
+              file=sys.stderr)
+    print(f"vaelab explore: {explorer.name} ({len(explorer.z)} test images, z={explorer.latent_dim}) "
+          f"at {url_of(sock)}  (Ctrl+C to stop)", flush=True)
+    config = uvicorn.Config(create_app(explorer), log_level=log_level, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
