@@ -113,8 +113,8 @@ class Explorer:
         attributes = None
         if self.is_attributes:
             vectors, counts = attribute_vectors(self.z, self.labels)
-            attributes = {"names": list(self.label_names or []), "vectors": vectors.astype(float).round(5).tolist(),
-                          "counts": counts.tolist()}
+            attributes = {"names": list(self.label_names or []), "counts": counts.tolist(),
+                          "vectors": vectors.astype(float).round(5).tolist()}
         return {
             "name": self.name,
             "dataset": self.dataset,
