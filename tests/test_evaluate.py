@@ -1,0 +1,149 @@
+"""`vaelab evaluate`: IWAE consistency on a tiny model, metrics.json schema, the CLI, AE runs, FID wiring."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+from vaelab import metrics
+from vaelab.evaluate import EvalOptions, evaluate_model, evaluate_run_dir, pixel_protocol
+from vaelab.metrics import features
+from vaelab.strategies import build_model
+
+
+@pytest.fixture(scope="module")
+def tiny_vae(tmp_path_factory):
+    """An untrained dense VAE on 8x8 images (the bounds hold for any weights) and binary images."""
+    cfg = tiny_config(
+        tmp_path_factory.mktemp("m"), model={"architecture": "dense", "hidden_units": [16], "latent_dim": 3}
+    )
+    model = build_model(cfg, (8, 8, 1))
+    images = (np.random.default_rng(0).random((12, 8, 8, 1)) < 0.3).astype("float32")
+    return model, images
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from vaelab.train import fit
+
+    cfg = tiny_config(tmp_path_factory.mktemp("runs"), data={"binarize": "dynamic"}, train={"epochs": 1})
+    return fit(cfg).run_dir
+
+
+def test_iwae_k1_equals_the_single_sample_elbo_with_shared_noise(tiny_vae):
+    model, x = tiny_vae
+    elbo = metrics.elbo_terms(model, x, "bernoulli", seed=7)
+    bound = metrics.iwae_bound(model, x, "bernoulli", k=1, seed=7, image_chunk=len(x))
+    np.testing.assert_allclose(bound, elbo["log_w"], rtol=1e-5, atol=1e-4)
+
+
+def test_iwae_k1_equals_the_elbo_in_expectation(tiny_vae):
+    model, x = tiny_vae
+    many = np.repeat(x, 200, axis=0)  # 2400 draws
+    bound = metrics.iwae_bound(model, many, "bernoulli", k=1, seed=1, image_chunk=600)
+    t = metrics.elbo_terms(model, many, "bernoulli", seed=2)
+    elbo = -(t["reconstruction"] + t["kl"])  # closed-form KL
+    stderr = np.sqrt(bound.var() / len(bound) + elbo.var() / len(elbo))
+    assert abs(bound.mean() - elbo.mean()) < 4 * stderr + 1e-3
+
+
+def test_larger_k_is_not_worse_on_average(tiny_vae):
+    model, x = tiny_vae
+    means = [
+        metrics.iwae_bound(model, x, "bernoulli", k=k, seed=3, sample_chunk=16).mean() for k in (1, 8, 64)
+    ]
+    assert means[0] <= means[1] + 0.05 and means[1] <= means[2] + 0.05
+    with pytest.raises(ValueError, match="k: expected at least 1"):
+        metrics.iwae_bound(model, x, "bernoulli", k=0)
+
+
+def test_pixel_protocol_labels_proper_nll_only_for_binarised_bernoulli():
+    assert pixel_protocol("dynamic", "bernoulli")[0] is True
+    assert pixel_protocol("static", "bernoulli")[0] is True
+    proper, label = pixel_protocol("none", "bernoulli")
+    assert not proper and "NOT a proper discrete NLL" in label
+    proper, label = pixel_protocol("none", "gaussian")
+    assert not proper and "continuous density" in label
+
+
+def test_evaluate_run_dir_writes_the_evaluation_section(trained_run):
+    opts = EvalOptions(k=4, inception=False)
+    result = evaluate_run_dir(trained_run, opts)
+    m = json.loads((trained_run / "metrics.json").read_text())["evaluation"]
+    assert m == json.loads(json.dumps(result.metrics, default=float))
+    assert m["n_images"] == 64 and m["model"] == {"kind": "vae", "likelihood": "bernoulli", "latent_dim": 2}
+    assert m["pixels"].startswith("binarised")
+    e = m["elbo"]
+    assert e["elbo"] == pytest.approx(-(e["reconstruction"] + e["kl"]))
+    assert e["beta"] == 1.0 and e["units"] == "nats/image" and "sampled z" in e["z"]
+    w = m["iwae"]
+    assert w["k"] == 4 and w["proper_discrete_nll"] is True
+    assert w["bits_per_dim"] == pytest.approx(w["nll"] / (16 * 16 * np.log(2)))
+    lt = m["latent"]
+    assert len(lt["kl_per_dim"]) == 2 and 0 <= lt["active_units"] <= 2
+    assert set(m["reconstruction"]) >= {"bce_per_image", "sse_per_image", "mse_per_pixel"}
+    assert m["frechet"]["classifier"]["fd"] >= 0.0
+    assert (trained_run / "evaluation" / "feature_classifier.keras").is_file()  # cached for the next run
+    table = result.table()
+    for text in ("-ELBO", "KL", "IWAE NLL (k=4)", "bits/dim", "active units", "beta in force 1"):
+        assert text in table
+
+
+def test_cli_evaluate_prints_the_table(trained_run, capsys):
+    from vaelab.cli import main
+
+    assert main(["evaluate", str(trained_run), "--k", "3", "--limit", "32", "--no-inception"]) == 0
+    out = capsys.readouterr().out
+    assert "IWAE NLL (k=3)" in out and "proper discrete NLL" in out and "metrics.json" in out
+    m = json.loads((trained_run / "metrics.json").read_text())["evaluation"]
+    assert m["n_images"] == 32 and "inception" not in m["frechet"]
+
+
+def test_inception_fid_wiring(tiny_vae, tmp_path, monkeypatch):
+    import keras
+
+    def small_stand_in(weights, size):  # same interface as InceptionV3(include_top=False, pooling="avg")
+        x = keras.Input((size, size, 3))
+        return keras.Model(x, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x)))
+
+    monkeypatch.setattr("vaelab.evaluate.load_inception", small_stand_in)
+    model, x = tiny_vae
+    opts = EvalOptions(k=2, inception_weights=None, inception_size=75, inception_n=8)
+    m = evaluate_model(model, x, "static", opts, run_dir=tmp_path, train=(x, np.arange(len(x)) % 3))
+    assert m["frechet"]["inception"]["fid"] >= 0.0 and "random" in m["frechet"]["inception"]["weights"]
+    assert m["frechet"]["inception"]["n"] == 8
+
+
+@pytest.mark.slow
+def test_inception_features_with_random_weights():
+    net = features.load_inception(weights=None, size=75)  # never downloads
+    out = features.inception_features(net, np.random.default_rng(0).random((3, 16, 16, 1)).astype("float32"))
+    assert out.shape == (3, 2048) and np.all(np.isfinite(out))
+
+
+def test_inception_offline_fails_gracefully(tiny_vae, tmp_path, monkeypatch):
+    def offline(**kwargs):
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(features.keras.applications, "InceptionV3", offline)
+    with pytest.raises(features.FeatureUnavailable, match="need.*internet"):
+        features.load_inception("imagenet")
+    model, x = tiny_vae
+    labels = np.arange(len(x)) % 3
+    m = evaluate_model(model, x, "static", EvalOptions(k=2), run_dir=tmp_path, train=(x, labels))
+    assert m["frechet"]["inception"]["fid"] is None
+    assert any("standard FID skipped" in n for n in m["notes"])
+
+
+def test_ae_run_reports_reconstruction_and_says_why_the_rest_is_absent(tmp_path):
+    from vaelab.train import fit
+
+    run = fit(tiny_config(tmp_path, model={"kind": "ae"}, train={"epochs": 1})).run_dir
+    m = evaluate_run_dir(run, EvalOptions(k=2)).metrics
+    assert "elbo" not in m and "iwae" not in m
+    assert set(m["absent"]) == {"elbo", "iwae", "latent", "frechet"}
+    assert "no posterior" in m["absent"]["iwae"]
+    assert m["reconstruction"]["mse_per_pixel"] > 0
