@@ -3,4 +3,4 @@ registered with `@COMMANDS.register("name")` on a class or module-level object, 
 
 from vaelab.commands.base import COMMANDS  # noqa: F401
 
-from vaelab.commands import compare, config, demo, env, evaluate, explore, train  # noqa: E402,F401  isort: skip
+from vaelab.commands import compare, config, demo, env, evaluate, explore, generate, plot, report, train  # noqa: E402,F401  isort: skip

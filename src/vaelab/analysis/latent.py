@@ -1,0 +1,91 @@
+"""Where the codes live: confinement statistics and 2-D projections of latent codes.
+
+A VAE's KL term pulls `z_mean` towards the prior N(0, I); a plain AE's codes are free to spread.
+`confinement_stats` turns that into numbers (per-dim mean/std, the radius holding 95% of the codes,
+the bounding box); `project_2d` gives a picture for any latent size (PCA or t-SNE above 2 dims).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vaelab.registry import Registry
+
+PROJECTIONS = Registry("projection")
+
+
+def _check_codes(z) -> np.ndarray:
+    z = np.asarray(z, dtype="float64")
+    if z.ndim != 2 or len(z) == 0:
+        raise ValueError(f"latent codes: expected a non-empty (N, D) array, received shape {z.shape}")
+    return z
+
+
+def confinement_stats(z, coverage: float = 0.95) -> dict:
+    """How far the codes spread: a summary meant for metrics.json.
+
+    Args:
+        z: (N, D) latent codes (usually test-set `z_mean`).
+        coverage: share of points inside the reported radius (around the origin, the prior's centre).
+
+    Returns:
+        dict with `n`, `latent_dim`, per-dim lists `mean`, `std`, `min`, `max`, the scalar
+        `radius_95` (norm that `coverage` of the codes stay within), `box_volume_log10` and
+        `extent` (max - min per dim).
+    """
+    if not 0 < coverage < 1:
+        raise ValueError(f"coverage: expected a value in (0, 1), received {coverage}")
+    z = _check_codes(z)
+    lo, hi = z.min(axis=0), z.max(axis=0)  # (D,)
+    radius = float(np.quantile(np.linalg.norm(z, axis=1), coverage))
+    extent = hi - lo
+    return {
+        "n": int(len(z)),
+        "latent_dim": int(z.shape[1]),
+        "mean": z.mean(axis=0).tolist(),
+        "std": z.std(axis=0).tolist(),
+        "min": lo.tolist(),
+        "max": hi.tolist(),
+        "extent": extent.tolist(),
+        f"radius_{round(coverage * 100)}": radius,
+        "box_volume_log10": float(np.sum(np.log10(np.maximum(extent, 1e-12)))),
+    }
+
+
+def subsample(n: int, max_points: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most `max_points` of `n` items (all when max_points is None or >= n)."""
+    if max_points is None or max_points >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
+@PROJECTIONS.register("pca", title="PCA")
+def pca_2d(z, seed: int = 0) -> np.ndarray:
+    """(N, D) -> (N, 2) first two principal components (D = 1 gets a zero second column)."""
+    z = _check_codes(z)
+    if z.shape[1] == 1:
+        return np.concatenate([z - z.mean(), np.zeros_like(z)], axis=1)
+    if z.shape[1] == 2:
+        return z - z.mean(axis=0)
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=seed).fit_transform(z)
+
+
+@PROJECTIONS.register("tsne", title="t-SNE")
+def tsne_2d(z, seed: int = 0) -> np.ndarray:
+    """(N, D) -> (N, 2) t-SNE embedding (cap N yourself: t-SNE is O(N log N) and slow past a few 1000)."""
+    z = _check_codes(z)
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    perplexity = float(min(30, max(2, (len(z) - 1) // 3)))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", max_iter=500, random_state=seed)
+    # One thread: on a few shared cores OpenMP's spin-waiting made it 100x slower (12 s for 64 points).
+    with threadpool_limits(1):
+        return tsne.fit_transform(z)
+
+
+def project_2d(z, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """(N, D) -> (N, 2) with a registered projection (`pca` or `tsne`)."""
+    return PROJECTIONS.get(method)(z, seed=seed)

@@ -1,0 +1,57 @@
+"""vaelab plot: named figures of a trained run (latent, recon, samples, manifold, interpolate, ...)."""
+
+from __future__ import annotations
+
+from vaelab.commands.base import COMMANDS
+
+
+@COMMANDS.register("plot")
+class Plot:
+    help = "draw figures of a trained run (latent scatter, reconstructions, samples, manifold, ...) as PNGs"
+
+    @staticmethod
+    def register(p):
+        from vaelab.analysis.views import FIGURES
+
+        p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
+        p.add_argument("--what", action="append", default=None, metavar="NAME",
+                       help=f"repeatable: {', '.join(FIGURES.names())} or all (default latent)")
+        p.add_argument("--out", help="output PNG (one figure) or directory (default RUN_DIR/figures)")
+        p.add_argument("-n", type=int, default=16, help="images per strip / number of samples (default 16)")
+        p.add_argument("--std", type=float, default=1.0, help="std of the prior samples (default 1.0)")
+        p.add_argument("--grid", type=int, default=15, help="manifold grid side (default 15)")
+        p.add_argument("--dims", type=int, nargs=2, default=(0, 1), help="manifold dims (default 0 1)")
+        p.add_argument("--indices", type=int, nargs=2, help="interpolate between these two test images")
+        p.add_argument("--classes", nargs=2, help="interpolate between these two class centroids")
+        p.add_argument("--steps", type=int, default=10, help="interpolation steps (default 10)")
+        p.add_argument("--attribute", dest="attributes", action="append", help="attribute to add")
+        p.add_argument("--factors", type=float, nargs="+", default=[0.0, 1.0, 2.0],
+                       help="multiples of the attribute vector to add (default 0 1 2)")
+        p.add_argument("--limit", type=int, default=2000, help="test images to load (default 2000)")
+        p.add_argument("--seed", type=int, default=0, help="seed for samples and subsampling")
+
+    @staticmethod
+    def run(args) -> int:
+        from pathlib import Path
+
+        from vaelab.analysis import FIGURES, Options, load_subject, make_view
+
+        names = args.what or ["latent"]
+        names = FIGURES.names() if "all" in names else names
+        for name in names:
+            FIGURES.get(name)  # unknown names fail before any work
+        opts = Options(n=args.n, std=args.std, dims=tuple(args.dims), grid=args.grid,
+                       indices=tuple(args.indices) if args.indices else None,
+                       classes=tuple(args.classes) if args.classes else None, steps=args.steps,
+                       attributes=args.attributes, factors=tuple(args.factors), seed=args.seed)
+        subject = load_subject(args.run_dir, limit=args.limit,
+                               classifier_limit=2000 if "arithmetic" in names else 0)
+        single = args.out and args.out.endswith(".png") and len(names) == 1
+        out_dir = Path(args.out).parent if single else Path(args.out or Path(args.run_dir) / "figures")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            view = make_view(name, subject, opts)
+            path = Path(args.out) if single else out_dir / f"{name}.png"
+            view.figure.savefig(path, dpi=100, bbox_inches="tight")
+            print(f"{name}: {path}" + (f"  ({view.caption})" if view.caption else ""))
+        return 0

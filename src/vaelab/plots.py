@@ -1,0 +1,232 @@
+"""Matplotlib only lives here: each function takes arrays and returns a Figure (never `plt.show()`).
+
+Images are float arrays in [0, 1], shaped (N, H, W, C) with C = 1 (grey) or 3 (RGB); latent codes
+are (N, D). Figures are plain `matplotlib.figure.Figure` objects, not registered with pyplot (so
+nothing accumulates in notebooks or loops); save them with `fig.savefig(path)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle
+
+CURVES = ("loss", "reconstruction_loss", "kl_loss", "beta")
+
+
+def tile_images(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
+    """(N, H, W, C) -> one (rows*(H+pad)-pad, ncols*(W+pad)-pad, C) mosaic, row-major, padding white."""
+    images = np.asarray(images, "float32")
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"images: expected (N, H, W, 1|3), received shape {images.shape}")
+    n, h, w, c = images.shape
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    out = np.ones((nrows * (h + pad) - pad, ncols * (w + pad) - pad, c), "float32")
+    for i, img in enumerate(images):
+        r, col = divmod(i, ncols)
+        out[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w] = img
+    return np.clip(out, 0, 1)
+
+
+def _show(ax, mosaic: np.ndarray, title: str | None = None) -> None:
+    if mosaic.shape[-1] == 1:
+        ax.imshow(mosaic[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(mosaic, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=9, loc="left")
+
+
+def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw):
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes.ravel()
+
+
+def plot_image_grid(images, ncols: int | None = None, title: str | None = None) -> Figure:
+    """One panel: the images tiled in a grid."""
+    mosaic = tile_images(images, ncols)
+    scale = 6.0 / max(mosaic.shape[:2])
+    fig, (ax,) = _figure(max(2.5, mosaic.shape[1] * scale), max(2.5, mosaic.shape[0] * scale) + 0.4)
+    _show(ax, mosaic, title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_strips(rows: dict[str, np.ndarray], title: str | None = None, caption: str | None = None) -> Figure:
+    """One panel of labelled image rows: {row label: images (S, H, W, C)}, each row left to right."""
+    if not rows:
+        raise ValueError("rows: expected at least one strip of images, received none")
+    n = max(len(v) for v in rows.values())
+    shape = np.shape(next(iter(rows.values())))[1:]
+    blank = np.ones((1, *shape), "float32")  # fills short rows
+    padded = [np.concatenate([np.asarray(v, "float32"), np.repeat(blank, n - len(v), 0)])
+              for v in rows.values()]
+    mosaic = tile_images(np.concatenate(padded), ncols=n)  # (R*(H+1)-1, n*(W+1)-1, C)
+    width = min(max(0.55 * n, 4.0), 14.0) + 1.2
+    height = width * mosaic.shape[0] / mosaic.shape[1] + 0.5 + (0.3 if caption else 0)
+    fig, (ax,) = _figure(width, height)
+    _show(ax, mosaic)
+    h = shape[0] + 1
+    ax.set_yticks([h * i + (h - 2) / 2 for i in range(len(rows))], list(rows), fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if caption:
+        fig.text(0.01, 0.005, caption, fontsize=7, ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.3 / height if caption else 0, 1, 1))
+    return fig
+
+
+def plot_reconstructions(originals, reconstructions, title: str = "originals / reconstructions",
+                         ncols: int | None = None) -> Figure:
+    """Two panels: originals above their reconstructions, in the same order."""
+    if np.shape(originals) != np.shape(reconstructions):
+        shapes = f"{np.shape(originals)} and {np.shape(reconstructions)}"
+        raise ValueError(f"expected originals and reconstructions of one shape, received {shapes}")
+    ncols = ncols or min(len(originals), 16)
+    if len(originals) <= ncols:
+        return plot_strips({"original": originals, "reconstruction": reconstructions}, title=title)
+    return _stacked_pair(originals, reconstructions, ncols, title)
+
+
+def _stacked_pair(originals, reconstructions, ncols: int, title: str) -> Figure:
+    a, b = tile_images(originals, ncols), tile_images(reconstructions, ncols)
+    width = min(ncols * 0.7 + 1, 12)
+    fig, axes = _figure(width, 2 * a.shape[0] / a.shape[1] * (width - 1) + 1, 2, 1)
+    _show(axes[0], a, "originals")
+    _show(axes[1], b, "reconstructions")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_scatter(panels: dict[str, np.ndarray], labels=None, label_names: list[str] | None = None,
+                        title: str | None = None, share_axes: bool = False, boxes: dict | None = None,
+                        axis_labels: tuple[str, str] = ("z[0]", "z[1]")) -> Figure:
+    """One scatter panel per entry of {panel title: points (N, 2)}, coloured by `labels` (N,) if given.
+
+    `boxes` ({panel title: (min (2,), max (2,), radius)}) draws the bounding box and the circle around
+    the origin holding 95% of the points (see `analysis.latent.confinement_stats`).
+    """
+    fig, axes = _figure(4.2 * len(panels) + 0.8, 4.2, 1, len(panels), sharex=share_axes, sharey=share_axes)
+    sc = None
+    for ax, (name, pts) in zip(axes, panels.items(), strict=False):
+        pts = np.asarray(pts)
+        kw = {"c": labels, "cmap": "tab10", "vmin": -0.5, "vmax": 9.5} if labels is not None else {"c": "C0"}
+        sc = ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.7, linewidths=0, **kw)
+        if boxes and name in boxes:
+            lo, hi, r = boxes[name]
+            ax.add_patch(Rectangle(lo, hi[0] - lo[0], hi[1] - lo[1], fill=False, ls="--", lw=0.8, ec="k"))
+            ax.add_patch(Circle((0, 0), r, fill=False, lw=0.8, ec="r"))
+            ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(axis_labels[0], fontsize=8)
+        ax.set_ylabel(axis_labels[1], fontsize=8)
+        ax.tick_params(labelsize=7)
+    if labels is not None and sc is not None:
+        k = int(np.max(labels)) + 1
+        cbar = fig.colorbar(sc, ax=list(axes), ticks=range(min(k, 10)), fraction=0.03)
+        if label_names:
+            cbar.ax.set_yticklabels([str(n) for n in label_names[: min(k, 10)]], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_latent_histograms(z, max_dims: int = 16, bins: int = 40) -> Figure:
+    """One panel per latent dim (first `max_dims`): histogram of the codes against the N(0, 1) density."""
+    z = np.asarray(z)
+    d = min(z.shape[1], max_dims)
+    ncols = min(d, 4)
+    nrows = int(np.ceil(d / ncols))
+    fig, axes = _figure(2.6 * ncols, 2.0 * nrows + 0.4, nrows, ncols)
+    grid = np.linspace(-4, 4, 200)
+    for j, ax in enumerate(axes):
+        if j >= d:
+            ax.set_visible(False)
+            continue
+        ax.hist(z[:, j], bins=bins, density=True, color="C0", alpha=0.7)
+        ax.plot(grid, np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi), "r-", lw=1, label="N(0,1)")
+        ax.set_title(f"z[{j}]  mean {z[:, j].mean():.2f}  std {z[:, j].std():.2f}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("latent histograms (test z_mean) vs prior N(0, 1)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_manifold(images, grid_x, grid_y=None, dims: tuple[int, int] = (0, 1),
+                  title: str | None = None) -> Figure:
+    """One panel: decoded images on a latent grid (top row = largest z[dims[1]]); ticks give z values."""
+    images = np.asarray(images)
+    n = len(grid_x)
+    mosaic = tile_images(images, ncols=n)
+    fig, (ax,) = _figure(6.5, 6.5 * mosaic.shape[0] / mosaic.shape[1] + 0.8)
+    _show(ax, mosaic, title)
+    h, w = images.shape[1] + 1, images.shape[2] + 1
+    step = max(1, n // 8)
+    ax.set_xticks([w * i + (w - 2) / 2 for i in range(0, n, step)], [f"{v:.2f}" for v in grid_x[::step]],
+                  fontsize=7)
+    ax.set_xlabel(f"z[{dims[0]}]", fontsize=8)
+    if grid_y is not None:
+        rows = list(grid_y)[::-1]
+        ticks = [h * i + (h - 2) / 2 for i in range(0, len(rows), step)]
+        ax.set_yticks(ticks, [f"{v:.2f}" for v in rows[::step]], fontsize=7)
+        ax.set_ylabel(f"z[{dims[1]}]", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: dict[str, list[float]], curves: tuple[str, ...] = CURVES) -> Figure:
+    """One panel per logged curve (loss, reconstruction_loss, kl_loss, beta), with `val_` curves dashed."""
+    present = [c for c in curves if history.get(c)]
+    if not present:
+        raise ValueError(f"history: expected at least one of {list(curves)}, received {sorted(history)}")
+    fig, axes = _figure(3.2 * len(present), 2.8, 1, len(present))
+    for ax, key in zip(axes, present, strict=False):
+        epochs = np.arange(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], "C0-", lw=1.2, label="train")
+        if history.get(f"val_{key}"):
+            ax.plot(epochs[: len(history[f"val_{key}"])], history[f"val_{key}"], "C1--", lw=1.2, label="test")
+            ax.legend(fontsize=7)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _upscale(images: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of (N, H, W, C) so small images stay visible; scale 0 = to >= 64 px."""
+    scale = scale or max(1, int(np.ceil(64 / images.shape[1])))
+    return images.repeat(scale, axis=1).repeat(scale, axis=2)
+
+
+def _imsave(path: Path, image: np.ndarray) -> None:
+    from matplotlib.image import imsave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imsave(path, image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+
+
+def save_grid(images, path: str | Path, scale: int = 0, ncols: int | None = None) -> Path:
+    """Writes the images as one pixel-exact PNG mosaic (no axes); returns the path."""
+    path = Path(path)
+    _imsave(path, tile_images(_upscale(np.clip(np.asarray(images, "float32"), 0, 1), scale), ncols, pad=2))
+    return path
+
+
+def save_images(images, out_dir: str | Path, scale: int = 0, prefix: str = "sample") -> list[Path]:
+    """Writes each image as out_dir/{prefix}_0000.png, ...; returns the paths."""
+    images = _upscale(np.clip(np.asarray(images, "float32"), 0, 1), scale)
+    paths = [Path(out_dir) / f"{prefix}_{i:04d}.png" for i in range(len(images))]
+    for p, img in zip(paths, images, strict=True):
+        _imsave(p, img)
+    return paths

@@ -1,0 +1,173 @@
+"""The run report: every figure that fits the run's data, its numbers, and one self-contained HTML file.
+
+    >>> build_report("runs/digits-vae-train_step-z2-...")   # -> runs/.../report.html
+
+Figures are saved as PNGs in `figures/` and embedded (base64) in `report.html`, so the HTML file
+can be mailed or opened anywhere. Numbers go to metrics.json (sections `latent`, `figures`,
+`arithmetic`); any other section there (e.g. `evaluation` from `vaelab evaluate`) is shown too.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import time
+from pathlib import Path
+
+from vaelab import plots, runs
+from vaelab.analysis.subject import Subject, load_subject
+from vaelab.analysis.views import FIGURES, Options, View
+
+REPORT = "report.html"
+
+
+def read_history(run_dir: str | Path) -> dict[str, list[float]]:
+    """history.csv as {column: values} (empty when the file is missing)."""
+    f = Path(run_dir) / runs.HISTORY
+    if not f.is_file():
+        return {}
+    out: dict[str, list[float]] = {}
+    with open(f, newline="") as fh:
+        for row in csv.DictReader(fh):
+            for k, v in row.items():
+                try:
+                    out.setdefault(k, []).append(float(v))
+                except (TypeError, ValueError):
+                    continue
+    return out
+
+
+def report_views(subject: Subject, options: Options) -> tuple[list[View], dict[str, str]]:
+    """Every registered figure that fits the subject; failures are collected, not raised."""
+    views, errors = [], {}
+    for name in FIGURES.names():
+        if not FIGURES.info(name)["fits"](subject):
+            continue
+        try:
+            views.append(FIGURES.get(name)(subject, options))
+        except Exception as e:  # one broken figure must not cost the whole report
+            errors[name] = f"{type(e).__name__}: {e}"
+    return views, errors
+
+
+def _png(fig, path: Path | None = None, dpi: int = 90) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    data = buf.getvalue()
+    if path is not None:
+        path.write_bytes(data)
+    return data
+
+
+ORDER = ("latent", "histograms", "recon", "samples", "manifold", "interpolate", "path", "arithmetic")
+
+
+def build_report(run_dir: str | Path, model=None, limit: int | None = 2000,
+                 options: Options | None = None) -> Path:
+    """Writes figures/*.png, metrics.json sections and report.html for a run; returns the HTML path.
+
+    Args:
+        run_dir: a vaelab run directory.
+        model: the trained model (loaded from the run directory when None).
+        limit: test images to use (scatters and t-SNE are capped by `options.max_points`).
+        options: figure settings (defaults: 16 images per strip, std 1, a 15x15 manifold).
+    """
+    start = time.perf_counter()
+    run_dir = Path(run_dir)
+    subject = load_subject(run_dir, model=model, limit=limit)
+    options = options or Options()
+    views, errors = report_views(subject, options)
+    views.sort(key=lambda v: ORDER.index(v.name) if v.name in ORDER else len(ORDER))
+    figures_dir = run_dir / "figures"
+    figures_dir.mkdir(exist_ok=True)
+    images = [(v.name, v.caption, _png(v.figure, figures_dir / f"{v.name}.png")) for v in views]
+    history = read_history(run_dir)
+    if history:
+        fig = plots.plot_history(history)
+        images.insert(0, ("training", "Per-epoch training (solid) and test (dashed) curves from history.csv.",
+                          _png(fig, figures_dir / "training.png")))
+    by_name = {v.name: v.metrics for v in views}
+    if "latent" in by_name:
+        runs.update_metrics(run_dir, "latent", by_name["latent"]["confinement"])
+    if "arithmetic" in by_name:
+        runs.update_metrics(run_dir, "arithmetic", by_name["arithmetic"])
+    summary = {k: v for name, m in by_name.items() if name not in ("latent", "arithmetic", "path")
+               for k, v in m.items()}
+    summary["report_seconds"] = round(time.perf_counter() - start, 2)
+    metrics = runs.update_metrics(run_dir, "figures", {**summary, "errors": errors})
+    path = run_dir / REPORT
+    runs.write_atomic(path, render_html(run_dir, subject, images, metrics, history, errors))
+    return path
+
+
+# ---------------------------------------------------------------------------- HTML
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;border-bottom:1px solid #ddd;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 8px;
+text-align:left;vertical-align:top}th{background:#f4f4f4}img{max-width:100%;border:1px solid #eee}
+.caption{font-size:.85em;color:#555}pre{background:#f7f7f7;padding:.6em;font-size:.8em;overflow:auto}
+.err{color:#a00}"""
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list) and len(v) > 12:
+        return "[" + ", ".join(_fmt(x) for x in v[:12]) + f", ... ({len(v)} values)]"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def _table(d: dict) -> str:
+    """A dict as a two-column table; nested dicts become nested tables."""
+    rows = []
+    for k, v in d.items():
+        cell = _table(v) if isinstance(v, dict) and v else html.escape(_fmt(v))
+        rows.append(f"<tr><th>{html.escape(str(k))}</th><td>{cell}</td></tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _history_table(history: dict[str, list[float]]) -> str:
+    keys = [k for k in ("epoch", "loss", "reconstruction_loss", "kl_loss", "beta", "val_loss", "time")
+            if k in history]
+    n = len(history[keys[0]]) if keys else 0
+    picks = sorted({0, n // 4, n // 2, 3 * n // 4, n - 1}) if n else []
+    head = "".join(f"<th>{k}</th>" for k in keys)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(history[k][i])}</td>" for k in keys) + "</tr>" for i in picks)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(run_dir: Path, subject: Subject, images: list[tuple[str, str, bytes]], metrics: dict,
+                history: dict, errors: dict[str, str]) -> str:
+    """One self-contained page: summary, figures (base64 PNG), metric tables, config."""
+    model = subject.model
+    config = (run_dir / runs.CONFIG).read_text() if (run_dir / runs.CONFIG).is_file() else ""
+    labels = "none" if subject.labels is None else ("attributes" if subject.labels.ndim == 2 else "classes")
+    summary = {
+        "run": run_dir.name, "model": f"{model.kind.upper()}, latent_dim {model.latent_dim}",
+        "image_shape": list(model.image_shape), "likelihood": model.likelihood,
+        "parameters": int(model.count_params()), "test images used": len(subject.images), "labels": labels,
+        "epochs": len(history.get("loss", [])),
+    }
+    title = f"vaelab run report: {html.escape(run_dir.name)}"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{STYLE}</style>"
+             f"</head><body><h1>{title}</h1>", _table(summary)]
+    if history:
+        parts.append("<h2>training</h2>" + _history_table(history))
+    for name, caption, png in images:
+        b64 = base64.b64encode(png).decode("ascii")
+        parts.append(f"<h2>{html.escape(name)}</h2><img alt='{name}' src='data:image/png;base64,{b64}'>"
+                     f"<p class='caption'>{html.escape(caption)}</p>")
+    for name, err in errors.items():
+        parts.append(f"<p class='err'>figure {html.escape(name)} failed: {html.escape(err)}</p>")
+    parts.append("<h2>metrics.json</h2>")
+    for section, values in metrics.items():
+        body = _table(values) if isinstance(values, dict) else html.escape(json.dumps(values))
+        parts.append(f"<h3>{html.escape(section)}</h3>{body}")
+    parts.append(f"<h2>config.yaml</h2><pre>{html.escape(config)}</pre></body></html>")
+    return "\n".join(parts)
