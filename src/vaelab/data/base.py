@@ -33,6 +33,7 @@ class Split:
     label_names: list[str] | None = None  # class names, or attribute names when labels are (N, A)
     name: str = ""
     source: str = ""  # where the data came from (path or "bundled")
+    cache_key: str = ""  # streamed: decode settings beyond image_shape (e.g. "crop140"), names the cache file
 
     def __post_init__(self):
         if (self.images is None) == (self.files is None):
@@ -61,6 +62,7 @@ class Split:
             label_names=self.label_names,
             name=self.name,
             source=self.source,
+            cache_key=self.cache_key,
         )
 
 
@@ -75,7 +77,8 @@ def candidate_dirs(data_dir: str | None, *subdirs: str) -> list[Path]:
 
     For each root, the root itself and each `root/subdir` are candidates.
     """
-    roots = [data_dir, os.environ.get("VAELAB_DATA_DIR"), os.path.join(os.path.expanduser("~"), ".keras", "datasets")]
+    keras_cache = os.path.join(os.path.expanduser("~"), ".keras", "datasets")
+    roots = [data_dir, os.environ.get("VAELAB_DATA_DIR"), keras_cache]
     out: list[Path] = []
     for root in roots:
         if not root:

@@ -1,9 +1,12 @@
-"""One tf.data pipeline for every dataset: decode (streamed) -> scale to [0, 1] -> binarise -> shuffle -> batch.
+"""One tf.data pipeline for every dataset: decode -> shuffle -> batch -> scale to [0, 1] -> binarise.
 
     >>> ds = make_dataset(split, cfg, batch_size=128, training=True, seed=0)   # yields (B, H, W, C) float32
 """
 
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -26,6 +29,46 @@ def _static_binarize(images: np.ndarray, seed: int) -> np.ndarray:
     return (rng.random(images.shape) < images / 255.0).astype("uint8") * 255
 
 
+def cache_path(split: Split, cfg: DataConfig) -> str | None:
+    """The tf.data cache file for a streamed split: None (no cache), "" (memory) or `cfg.cache`/<key>.
+
+    The key hashes everything that changes the decoded tensors (dataset, shape, crop, file list), so a
+    changed setting or file list never reads a stale cache.
+    """
+    if cfg.cache is None or split.files is None:
+        return None
+    if cfg.cache == "":
+        return ""
+    folder = Path(cfg.cache)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = "\n".join([split.name, str(split.image_shape), split.cache_key, str(split.labels is not None),
+                     *split.files])
+    h, w, c = split.image_shape
+    return str(folder / f"{split.name or 'data'}-{h}x{w}x{c}-{hashlib.sha1(key.encode()).hexdigest()[:16]}")
+
+
+def _decoded(split: Split, files: tf.data.Dataset) -> tf.data.Dataset:
+    """(path[, label]) -> (image[, label]) decoded in parallel; undecodable files are dropped, not fatal."""
+    if isinstance(files.element_spec, tuple):
+        ds = files.map(lambda f, y: (split.decode(f), y), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = files.map(split.decode, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.ignore_errors(log_warning=True)
+
+
+def _files(split: Split) -> tf.data.Dataset:
+    """Paths, zipped with labels before decoding so that a dropped file drops its label too."""
+    if split.labels is None:
+        return tf.data.Dataset.from_tensor_slices(split.files)
+    return tf.data.Dataset.from_tensor_slices((split.files, split.labels))
+
+
+def _drop_labels(ds: tf.data.Dataset, with_labels: bool) -> tf.data.Dataset:
+    if isinstance(ds.element_spec, tuple) and not with_labels:
+        return ds.map(lambda x, y: x)
+    return ds
+
+
 def _elements(split: Split, cfg: DataConfig, seed: int, with_labels: bool) -> tf.data.Dataset:
     """Single uint8 images (H, W, C) (plus labels), decoded/cached/statically binarised, unshuffled."""
     if cfg.binarize not in BINARIZE:
@@ -35,27 +78,41 @@ def _elements(split: Split, cfg: DataConfig, seed: int, with_labels: bool) -> tf
         if cfg.binarize == "static":
             images = _static_binarize(images, seed)
         ds = tf.data.Dataset.from_tensor_slices(images)
-    else:
-        ds = tf.data.Dataset.from_tensor_slices(split.files).map(split.decode, num_parallel_calls=tf.data.AUTOTUNE)
-        if cfg.cache is not None:
-            ds = ds.cache(cfg.cache)
-    if with_labels and split.labels is not None:
-        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(split.labels)))
-    return ds
+        if with_labels and split.labels is not None:
+            ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(split.labels)))
+        return ds
+    ds = _decoded(split, _files(split))
+    path = cache_path(split, cfg)
+    if path is not None:
+        ds = ds.cache(path)  # labels ride along, so one cache serves with_labels both ways
+    return _drop_labels(ds, with_labels)
+
+
+def _shuffled(elements: tf.data.Dataset, split: Split, cfg: DataConfig, shuffle: bool, seed, epoch,
+              with_labels: bool) -> tf.data.Dataset:
+    """Elements in epoch order. Uncached streams shuffle the (cheap) file names fully before decoding,
+    so memory does not grow with a shuffle buffer of decoded images; everything else shuffles elements."""
+    if not shuffle:
+        return elements
+    order_seed = seed * 100_003 + epoch
+    if split.files is not None and cfg.cache is None:
+        files = _files(split).shuffle(len(split), seed=order_seed, reshuffle_each_iteration=False)
+        return _drop_labels(_decoded(split, files), with_labels)
+    buffer = min(cfg.shuffle_buffer, len(split))
+    return elements.shuffle(buffer, seed=order_seed, reshuffle_each_iteration=False)
 
 
 def _batches(ds: tf.data.Dataset, split: Split, cfg: DataConfig, batch_size: int, shuffle: bool, seed,
-             epoch, drop_remainder: bool) -> tf.data.Dataset:
+             epoch, drop_remainder: bool, with_labels: bool = False) -> tf.data.Dataset:
     """Shuffle (seeded by seed and epoch) -> batch -> scale to [0, 1] -> binarise."""
-    epoch_seed = seed * 100_003 + epoch  # python int: each epoch's order depends on (seed, epoch) only
-    if shuffle:
-        ds = ds.shuffle(min(cfg.shuffle_buffer, len(split)), seed=epoch_seed, reshuffle_each_iteration=False)
+    epoch = tf.cast(epoch, tf.int64)
+    ds = _shuffled(ds, split, cfg, shuffle, seed, epoch, with_labels)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder).enumerate()
 
     def scale(i, x):
         x = tf.cast(x, tf.float32) / 255.0  # (B, H, W, C)
         if cfg.binarize == "dynamic":  # stateless noise keyed by (seed, epoch, batch): resumable
-            noise = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([tf.constant(epoch_seed, tf.int64), i]))
+            noise = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed * 100_003 + epoch, i]))
             x = tf.cast(noise < x, tf.float32)
         elif cfg.binarize == "static" and split.images is None:
             x = tf.round(x)
@@ -74,7 +131,8 @@ def make_dataset(split: Split, cfg: DataConfig, batch_size: int, training: bool,
     Shuffling happens only when `training`, seeded by (seed, epoch).
     """
     ds = _elements(split, cfg, seed, with_labels)
-    return _batches(ds, split, cfg, batch_size, training, seed, epoch, drop_remainder).prefetch(tf.data.AUTOTUNE)
+    ds = _batches(ds, split, cfg, batch_size, training, seed, epoch, drop_remainder, with_labels)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def make_epochs(split: Split, cfg: DataConfig, batch_size: int, seed: int, first_epoch: int, epochs: int,
@@ -99,9 +157,23 @@ def make_epochs(split: Split, cfg: DataConfig, batch_size: int, seed: int, first
 
 
 def load_arrays(cfg: DataConfig, split: str = "test", limit: int | None = None) -> tuple[np.ndarray, Split]:
-    """(images float32 (N, H, W, C) in [0, 1], the Split with its labels) for analysis and plots."""
+    """(images float32 (N, H, W, C) in [0, 1], the Split with its labels) for analysis and plots.
+
+    For streamed splits, a file that fails to decode is dropped with its label; the returned Split is
+    then an in-memory one holding exactly the images returned.
+    """
     s = load_split(cfg, split).take(limit)
     if s.images is not None:
         return s.images.astype("float32") / 255.0, s
-    ds = make_dataset(s, DataConfig(**{**cfg.__dict__, "binarize": "none", "cache": None}), 256, training=False)
-    return np.concatenate([b.numpy() for b in ds]), s
+    plain = DataConfig(**{**cfg.__dict__, "binarize": "none", "cache": None})
+    if s.labels is None:
+        return np.concatenate([b.numpy() for b in make_dataset(s, plain, 256, training=False)]), s
+    ds = make_dataset(s, plain, 256, training=False, with_labels=True)
+    batches = [(x.numpy(), y.numpy()) for x, y in ds]
+    images = np.concatenate([x for x, _ in batches])
+    if len(images) == len(s):
+        return images, s
+    labels = np.concatenate([y for _, y in batches])
+    kept = Split(image_shape=s.image_shape, images=np.round(images * 255).astype("uint8"), labels=labels,
+                 label_names=s.label_names, name=s.name, source=s.source)
+    return images, kept
