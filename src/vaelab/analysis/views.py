@@ -187,11 +187,12 @@ def arithmetic_view(s: Subject, o: Options) -> View:
     z, _ = s.codes
     attrs, names = arithmetic.as_attributes(s.labels, s.label_names)
     chosen = o.attributes or [a for a in PREFERRED_ATTRIBUTES if a in names] or names[:3]
-    vectors = arithmetic.attribute_vectors(z, attrs)  # (A, D)
-    if s.train_images is not None:
+    if s.train_images is not None:  # more labelled images: better vectors and classifier
         clf_images, (clf_attrs, _) = s.train_images, arithmetic.as_attributes(s.train_labels, names)
+        vectors = arithmetic.attribute_vectors(s.model.encode(clf_images)[0], clf_attrs)  # (A, D)
     else:
         clf_images, clf_attrs = s.images, attrs
+        vectors = arithmetic.attribute_vectors(z, attrs)  # (A, D)
     clf = arithmetic.fit_attribute_classifier(clf_images, clf_attrs, names, chosen, seed=o.seed)
     rows, metrics, notes = {}, {}, []
     for name in chosen:
@@ -208,7 +209,7 @@ def arithmetic_view(s: Subject, o: Options) -> View:
         for f, imgs in edits.items():
             rows[f"{name}: {f:+g} v"] = imgs[: min(o.n, 8)]
         notes.append(f"{name}: p {shift['p_before']:.2f} -> {shift['p_after']:.2f}")
-    caption = (f"Scored by {clf.description} trained on {len(clf_images)} labelled images "
+    caption = (f"Vectors and classifier from {len(clf_images)} labelled images. Scored by {clf.description} "
                f"(held-out accuracy {', '.join(f'{k} {v:.2f}' for k, v in clf.accuracy.items())}); "
                "mean P(attribute) "
                f"over up to 200 images without it, reconstruction (+0 v) vs +1 v: " + "; ".join(notes) + ".")
