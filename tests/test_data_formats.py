@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from test_data_support import (
     cfg,
+    isolated_fixture,  # noqa: F401  (registers the `isolated` fixture)
     tar_folder,
     write_cifar,
     write_idx,
     write_mnist,
     write_mnist_npz,
 )
-from test_data_support import isolated as _isolated  # noqa: F401  (registers the `isolated` fixture)
 
 from vaelab.data import DataFormatError, DataNotFoundError, load_split, sources
 

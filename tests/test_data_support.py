@@ -23,8 +23,8 @@ class DownloadBlocked(RuntimeError):
     pass
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
+@pytest.fixture(name="isolated")
+def isolated_fixture(tmp_path, monkeypatch):
     """Empty HOME and cache dirs, no $VAELAB_DATA_DIR, downloads replaced by a failing stub."""
     from vaelab.data import checksums, sources
 
