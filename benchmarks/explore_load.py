@@ -4,8 +4,9 @@
 
 Starts the real server (`vaelab explore RUN_DIR --port 0`) in a subprocess, then:
   1. in-process: median time of one decode + PNG encode (the server's work per image);
-  2. load: `--requests` GET /api/decode.png (random z ~ N(0, I)) from `--clients` keep-alive clients;
-  3. batch: `--batch-requests` POST /api/decode with 16 latents each.
+  2. one client: 200 GET /api/decode.png in sequence (the latency a user sees while hovering);
+  3. load: `--requests` GET /api/decode.png (random z ~ N(0, I)) from `--clients` keep-alive clients;
+  4. batch: `--batch-requests` POST /api/decode with 16 latents each.
 Bounded by count and by `--max-seconds`; any non-200 answer counts as an error. Not part of the test suite.
 """
 
@@ -106,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dim = httpx.get(url + "api/info", timeout=30).json()["latent_dim"]
         httpx.get(url + "api/decode.png", params={"z": ",".join(["0"] * dim)}, timeout=30)  # warm-up
+        one, errors = load(url, dim, min(200, args.requests), 1, time.monotonic() + args.max_seconds)
+        print(f"one client: {len(one)} GET /api/decode.png one after another: {percentiles(one)}")
         t = time.perf_counter()
-        times, errors = load(url, dim, args.requests, args.clients, time.monotonic() + args.max_seconds)
+        times, more = load(url, dim, args.requests, args.clients, time.monotonic() + args.max_seconds)
+        errors += more
         wall = time.perf_counter() - t
         print(f"load: {len(times)} GET /api/decode.png from {args.clients} clients in {wall:.1f} s "
               f"({len(times) / wall:.0f} req/s), errors {errors}")

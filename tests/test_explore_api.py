@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 
 import numpy as np
 import pytest
@@ -174,6 +175,7 @@ def test_bind_errors_name_the_port():
     with pytest.raises(ValueError, match="received 70000"):
         bind("127.0.0.1", 70000)
     taken = bind("127.0.0.1", 0)
+    assert taken.proto == socket.IPPROTO_TCP  # else asyncio leaves Nagle on: +40 ms per keep-alive request
     try:
         with pytest.raises(OSError, match="pick another --port"):
             bind("127.0.0.1", taken.getsockname()[1])
