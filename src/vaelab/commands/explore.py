@@ -7,14 +7,14 @@ from vaelab.commands.base import COMMANDS
 
 @COMMANDS.register("explore")
 class Explore:
-    help = "serve a local web page to explore a run's latent space: scatter, decode on hover, interpolate, sample"
+    help = "serve a local page to explore a run's latent space: scatter, decode on hover, interpolate, sample"
 
     @staticmethod
     def register(p):
         p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
         p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, local only)")
-        p.add_argument("--port", type=int, default=8765, help="port to bind; 0 picks a free one (default 8765)")
-        p.add_argument("--limit", type=int, default=2000, help="encode the first N test images (default 2000)")
+        p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (default 8765)")
+        p.add_argument("--limit", type=int, default=2000, help="use the first N test images (default 2000)")
 
     @staticmethod
     def run(args) -> int:
