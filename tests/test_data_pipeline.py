@@ -16,7 +16,7 @@ from test_data_support import (
     write_mnist,
 )
 
-from vaelab.data import checksums, describe_datasets, load_split, make_dataset
+from vaelab.data import checksums, describe_datasets, format_datasets, load_split, make_dataset
 from vaelab.data.checksums import ChecksumError
 from vaelab.data.pipeline import make_epochs
 
@@ -86,6 +86,9 @@ def test_describe_datasets(isolated, tmp_path):
     write_cifar(tmp_path / "cifar10" / "cifar-10-batches-py", n=2)
     rows = {r["name"]: r for r in describe_datasets(str(tmp_path))}
     assert rows["cifar10"]["splits"] == {"train": 10, "test": 2}
+    text = format_datasets(describe_datasets(str(tmp_path)))
+    assert "cifar10        32x32x3   train 10, test 2" in text and "fashion_mnist" in text
+    assert "train 60,000, test 10,000 (published sizes)" in text  # fashion_mnist, absent
 
 
 def test_describe_reports_broken_files_without_raising(isolated, tmp_path):

@@ -2,9 +2,9 @@
 
 from vaelab.data import celeba, cifar10, digits, folder, mnist, synthetic  # noqa: F401  (registration)
 from vaelab.data.base import DATASETS, Split, candidate_dirs
-from vaelab.data.describe import describe_datasets
+from vaelab.data.describe import describe_datasets, format_datasets
 from vaelab.data.pipeline import load_arrays, load_split, make_dataset
 from vaelab.data.sources import DataFormatError, DataNotFoundError
 
 __all__ = ["DATASETS", "DataFormatError", "DataNotFoundError", "Split", "candidate_dirs", "describe_datasets",
-           "load_arrays", "load_split", "make_dataset"]
+           "format_datasets", "load_arrays", "load_split", "make_dataset"]

@@ -50,4 +50,23 @@ def describe_datasets(data_dir: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["describe_datasets"]
+def format_datasets(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of `describe_datasets` rows, for `vaelab datasets`."""
+    lines = []
+    for r in rows:
+        shape = "x".join(map(str, r["image_shape"])) if r["image_shape"] else "any"
+        splits = ", ".join(f"{k} {v:,}" for k, v in (r["splits"] or {}).items()) or "-"
+        if not r["found"] and r["looked_in"]:
+            splits += " (published sizes)"
+        lines.append(f"{r['name']:<14} {shape:<9} {splits}")
+        lines.append(f"{'':<14} {r['description']}")
+        if r["found"]:
+            lines.append(f"{'':<14} found: {r['path']}")
+        if r["error"]:
+            lines.append(f"{'':<14} ERROR: {r['error']}")
+        if r["note"]:
+            lines.append(f"{'':<14} {r['note']}")
+    return "\n".join(lines)
+
+
+__all__ = ["describe_datasets", "format_datasets"]
