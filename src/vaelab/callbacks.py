@@ -94,7 +94,12 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
     def _save(self, name: str):
         tmp = self.directory / f".{name}.tmp.keras"
-        self.model.save(tmp)
+        try:
+            self.model.save(tmp)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise OSError(e.errno, f"writing checkpoint {self.directory / name} failed ({e.strerror or e}); "
+                                   "the previous checkpoint is intact") from e
         os.replace(tmp, self.directory / name)
 
     def on_epoch_end(self, epoch, logs=None):

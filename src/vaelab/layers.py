@@ -32,6 +32,15 @@ class Sampling(layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
+    # The RNG state is saved with the weights, so a resumed run continues the same noise sequence
+    # (Keras saves a SeedGenerator's state only when it is an ordinary layer weight).
+    def save_own_variables(self, store):
+        store["seed_state"] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        if "seed_state" in store:
+            self.seed_generator.state.assign(store["seed_state"])
+
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
 

@@ -15,6 +15,7 @@ from keras import ops
 
 from vaelab.registry import Registry
 
+
 def gaussian_kl(z_mean, z_log_var):
     """KL( N(z_mean, exp(z_log_var)) || N(0, I) ), summed over latent dims.
 

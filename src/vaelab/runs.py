@@ -89,10 +89,10 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_run_metadata(path: Path, cfg: RunConfig, argv: list[str] | None = None) -> None:
+def write_run_metadata(path: Path, cfg: RunConfig, argv: list[str] | None = None, **extra) -> None:
     write_atomic(path / CONFIG, dump_config(cfg))
     write_atomic(path / "command.txt", " ".join(argv if argv is not None else sys.argv) + "\n")
-    write_atomic(path / "env.json", json.dumps(environment(), indent=2))
+    write_atomic(path / "env.json", json.dumps({**environment(), **extra}, indent=2))
 
 
 def read_run_config(path: str | Path) -> RunConfig:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -25,8 +26,19 @@ from vaelab.strategies import build_model
 
 DISTRIBUTE = Registry("distribution strategy")
 DISTRIBUTE.register("none")(lambda: tf.distribute.get_strategy())
-DISTRIBUTE.register("mirrored")(lambda: tf.distribute.MirroredStrategy())
-DISTRIBUTE.register("multi_worker")(lambda: tf.distribute.MultiWorkerMirroredStrategy())
+DISTRIBUTE.register("mirrored")(lambda: tf.distribute.MirroredStrategy())  # all local GPUs (or logical CPUs)
+DISTRIBUTE.register("multi_worker")(lambda: tf.distribute.MultiWorkerMirroredStrategy())  # hosts from TF_CONFIG
+
+
+def split_cpu(n: int) -> None:
+    """Exposes the CPU as `n` logical devices (to try `mirrored` without GPUs); call before any TF op."""
+    cpus = tf.config.list_physical_devices("CPU")
+    if len(tf.config.get_logical_device_configuration(cpus[0]) or []) == n:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError as e:
+        raise RuntimeError(f"VAELAB_LOGICAL_CPUS={n}: TensorFlow was already initialised ({e})") from None
 
 JIT = ("auto", "on", "off")
 
@@ -69,6 +81,32 @@ def make_optimizer(cfg: RunConfig, total_steps: int) -> keras.optimizers.Optimiz
         ) from None
 
 
+def check_names(cfg: RunConfig) -> None:
+    """Fails fast, before anything is written, on any unknown registered name in the config."""
+    from vaelab.data import DATASETS
+    from vaelab.data.pipeline import BINARIZE
+    from vaelab.losses import RECONSTRUCTION
+    from vaelab.models import ARCHITECTURES
+    from vaelab.models.heads import ACTIVATIONS
+    from vaelab.schedules import SCHEDULES
+    from vaelab.strategies import STRATEGIES
+
+    DATASETS.get(cfg.data.name)
+    ARCHITECTURES.get(cfg.model.architecture)
+    RECONSTRUCTION.get(cfg.model.likelihood)
+    SCHEDULES.get(cfg.loss.beta_schedule)
+    DISTRIBUTE.get(cfg.train.distribute)
+    if cfg.model.kind == "vae":
+        STRATEGIES.get(cfg.loss.strategy)
+    for key, value, choices in (("model.kind", cfg.model.kind, ["ae", "vae"]),
+                                ("model.activation", cfg.model.activation, ACTIVATIONS),
+                                ("data.binarize", cfg.data.binarize, list(BINARIZE)),
+                                ("train.jit_compile", cfg.train.jit_compile, list(JIT)),
+                                ("train.lr_schedule", cfg.train.lr_schedule, ["constant", "cosine"])):
+        if value not in choices:
+            raise ValueError(f"{key}: expected one of {choices}, received {value!r}")
+
+
 def _check_resume(run_dir: Path, cfg: RunConfig) -> None:
     saved = runs.read_run_config(run_dir)
     ignore = {"train": {"epochs", "verbose", "report", "overwrite"}}  # may change on resume
@@ -98,12 +136,14 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
         DivergenceError: the loss became NaN/inf (the last good checkpoint is kept).
         ValueError: bad config values, or `resume` made with another config.
     """
+    check_names(cfg)  # fail fast, before creating anything
+    if os.environ.get("VAELAB_LOGICAL_CPUS"):
+        split_cpu(int(os.environ["VAELAB_LOGICAL_CPUS"]))
     if resume is not None:
         run_dir = Path(resume)
         _check_resume(run_dir, cfg)
     else:
         run_dir = runs.create_run_dir(cfg)
-    runs.write_run_metadata(run_dir, cfg, argv if argv is not None else sys.argv)
     keras.utils.set_random_seed(cfg.train.seed)
 
     train_split = load_split(cfg.data, "train")
@@ -119,6 +159,8 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
     _truncate_history(run_dir / runs.HISTORY, first_epoch)
 
     strategy = DISTRIBUTE.get(cfg.train.distribute)()
+    runs.write_run_metadata(run_dir, cfg, argv if argv is not None else sys.argv,
+                            distribute=cfg.train.distribute, replicas=strategy.num_replicas_in_sync)
     with strategy.scope():
         model = build_model(cfg, train_split.image_shape)
         model.compile_for_training(make_optimizer(cfg, steps * cfg.train.epochs), resolve_jit(cfg.train.jit_compile))

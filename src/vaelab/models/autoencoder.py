@@ -13,6 +13,7 @@ import dataclasses
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from vaelab.config import ModelConfig, _from_dict
@@ -32,7 +33,9 @@ class BaseAutoencoder(keras.Model):
         self.model_config = dataclasses.asdict(_from_dict(ModelConfig, dict(model_config or {}), "model"))
         self.cfg = ModelConfig(**self.model_config)
         if self.cfg.kind != self.kind:
-            raise ValueError(f"model.kind: expected {self.kind!r} for {type(self).__name__}, received {self.cfg.kind!r}")
+            raise ValueError(
+                f"model.kind: expected {self.kind!r} for {type(self).__name__}, received {self.cfg.kind!r}"
+            )
         self.image_shape = tuple(int(s) for s in image_shape)
         if len(self.image_shape) != 3:
             raise ValueError(f"image_shape: expected (H, W, C), received {image_shape!r}")
@@ -85,6 +88,35 @@ class BaseAutoencoder(keras.Model):
             "beta": self.initial_beta,
             "seed": self.seed,
         }
+
+    def _multi_worker(self) -> bool:
+        return isinstance(getattr(self, "_distribute_strategy", None), tf.distribute.MultiWorkerMirroredStrategy)
+
+    def distributable_logs(self, logs: dict) -> dict:
+        """Under MultiWorkerMirroredStrategy Keras 3 reduces step logs with `reduce("MEAN", v, axis=0)`,
+        which fails on scalars (tensorflow/tensorflow#72388); shape (1,) values reduce to the same scalar."""
+        if not self._multi_worker():
+            return logs
+        return {k: ops.reshape(v, (1,)) for k, v in logs.items()}
+
+    def train_step(self, data):
+        return self.distributable_logs(super().train_step(data))
+
+    def test_step(self, data):
+        return self.distributable_logs(super().test_step(data))
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 builds a distributed model from the first batch after `strategy.reduce(...)`,
+        # which raises under MultiWorkerMirroredStrategy (it cannot convert the PerReplica batch).
+        # Only shapes matter for building, so the first local replica's batch is used instead.
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is not None and self._multi_worker():
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], batch)
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # ------------------------------------------------------------------ inference helpers
     @property

@@ -63,9 +63,9 @@ class TrainStepVAE(VAE):
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = loss / replicas
         grads = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return self._track(loss, rec, kl)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
+        return self.distributable_logs(self._track(loss, rec, kl))
 
     def test_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
-        return self._track(*self._elbo_terms(x, training=False))
+        return self.distributable_logs(self._track(*self._elbo_terms(x, training=False)))

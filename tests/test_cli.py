@@ -1,0 +1,88 @@
+"""The command line: thin handlers, clear one-line errors, the demo end to end (tiny settings)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vaelab.cli import build_parser, main
+from vaelab.commands import COMMANDS
+from vaelab.commands.demo import DEMO
+from vaelab.config import RunConfig, load_config
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("train", "demo", "compare-strategies", "config", "env"):
+        assert name in out
+    for name in COMMANDS.names():  # every registered command has working --help
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([name, "--help"])
+
+
+def test_python_dash_m_works():
+    out = subprocess.run([sys.executable, "-m", "vaelab", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("vaelab ")
+
+
+def test_config_show_applies_file_shortcuts_and_sets(capsys):
+    assert main(["config", "show", "--config", str(ROOT / "configs" / "mnist_vae.yaml"), "--epochs", "3",
+                 "--set", "model.latent_dim=4", "--strategy", "multi_output"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["data"]["name"] == "mnist" and shown["train"]["epochs"] == 3
+    assert shown["model"]["latent_dim"] == 4 and shown["loss"]["strategy"] == "multi_output"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "model.latent_dim=two"], "model.latent_dim: expected int, received 'two'"),
+    (["--set", "model.latentdim=2"], "unknown key(s) ['latentdim']"),
+    (["--config", "nope.yaml"], "config file nope.yaml not found"),
+])
+def test_bad_config_is_one_clear_line(capsys, args, message):
+    assert main(["config", "show", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.startswith("vaelab config: error:")
+
+
+def test_train_unknown_dataset_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--dataset", "imagenet", "--output-dir", str(tmp_path)]) == 2
+    assert "unknown dataset 'imagenet'; choose from" in capsys.readouterr().err
+
+
+def test_demo_writes_a_run_directory(tmp_path, capsys):
+    code = main(["demo", "--output-dir", str(tmp_path), "--epochs", "1", "--set", "train.verbose=0",
+                 "--set", "train.report=false"])
+    assert code == 0
+    runs = list(tmp_path.iterdir())
+    assert len(runs) == 1 and (runs[0] / "model.keras").is_file() and (runs[0] / "history.csv").is_file()
+    assert f"run directory: {runs[0]}" in capsys.readouterr().out
+
+
+def test_demo_preset_matches_shipped_digits_config():
+    shipped = load_config(ROOT / "configs" / "digits_vae.yaml")
+    preset = RunConfig.from_dict(DEMO)
+    assert shipped.model == preset.model and shipped.data == preset.data
+    assert (shipped.train.epochs, shipped.train.batch_size, shipped.train.learning_rate) == (
+        preset.train.epochs, preset.train.batch_size, preset.train.learning_rate)
+
+
+def test_compare_strategies_prints_table_and_exits_zero(tmp_path, capsys):
+    code = main(["compare-strategies", "--config", str(ROOT / "configs" / "smoke.yaml"), "--steps", "3"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "ms/step" in out and "AGREE" in out
+    for name in ("encoder_layer", "multi_output", "model_add_loss", "train_step"):
+        assert name in out
+
+
+def test_env_prints_versions(capsys):
+    assert main(["env"]) == 0
+    out = capsys.readouterr().out
+    assert "tensorflow:" in out and "keras: 3." in out

@@ -1,0 +1,213 @@
+"""Training runs that survive: run directories, exact resume, atomic checkpoints, NaN guard, distribution."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+from vaelab import runs
+from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint
+from vaelab.train import DivergenceError, fit
+
+TESTS = Path(__file__).parent
+
+
+class Crash(keras.callbacks.Callback):
+    """Simulates a crash at the start of epoch `at` (after epochs 0..at-1 were completed and backed up)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def test_run_directory_has_everything(tmp_path):
+    result = fit(tiny_config(tmp_path, loss={"beta_schedule": "linear_warmup", "warmup_epochs": 2}),
+                 argv=["vaelab", "train", "--x"])
+    d = result.run_dir
+    for name in ("config.yaml", "command.txt", "env.json", "history.csv", "model.keras", "encoder.keras",
+                 "decoder.keras", "checkpoints/last.keras", "checkpoints/best.keras"):
+        assert (d / name).is_file(), name
+    assert any((d / "tensorboard").rglob("*tfevents*"))
+    assert not (d / "backup").exists()  # removed once training completed
+    assert (d / "command.txt").read_text().strip() == "vaelab train --x"
+    assert runs.read_run_config(d) == tiny_config(tmp_path, loss={"beta_schedule": "linear_warmup",
+                                                                  "warmup_epochs": 2})
+    rows = list(csv.DictReader(open(d / "history.csv")))
+    assert len(rows) == 2
+    assert {"loss", "reconstruction_loss", "kl_loss", "beta", "time", "val_loss", "val_kl_loss"} <= set(rows[0])
+    assert [float(r["beta"]) for r in rows] == [0.0, 0.5]  # the schedule in force each epoch
+    env = json.loads((d / "env.json").read_text())
+    assert env["keras"].startswith("3.") and env["replicas"] == 1
+
+
+def test_run_dirs_never_overwrite(tmp_path):
+    cfg = tiny_config(tmp_path, train={"epochs": 1, "run_name": "fixed"})
+    fit(cfg)
+    with pytest.raises(FileExistsError, match="already exists; resume it with --resume"):
+        fit(cfg)
+    auto = tiny_config(tmp_path, train={"epochs": 1})
+    assert runs.create_run_dir(auto) != runs.create_run_dir(auto)
+
+
+def test_resume_after_crash_equals_uninterrupted_run(tmp_path):
+    """4 epochs straight vs 2 + crash + resume 2: identical weights and history (tolerance 0)."""
+    full = fit(tiny_config(tmp_path, train={"epochs": 4, "run_name": "full"}))
+    cfg = tiny_config(tmp_path, train={"epochs": 4, "run_name": "crashed"})
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, extra_callbacks=[Crash(at=2)])
+    assert AtomicBackupAndRestore.read_metadata(tmp_path / "runs" / "crashed" / "backup")["epoch"] == 2
+    resumed = fit(cfg, resume=tmp_path / "runs" / "crashed")
+    for a, b in zip(full.model.get_weights(), resumed.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for key in ("loss", "kl_loss", "val_loss", "beta"):
+        assert resumed.history[key] == full.history[key], key
+
+
+def test_resume_refuses_another_config(tmp_path):
+    cfg = tiny_config(tmp_path, train={"epochs": 2, "run_name": "r"})
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, extra_callbacks=[Crash(at=1)])
+    other = tiny_config(tmp_path, train={"epochs": 2, "run_name": "r"}, model={"latent_dim": 3})
+    with pytest.raises(ValueError, match=r"cannot resume .* another config \(model.latent_dim: run has 2, now 3\)"):
+        fit(other, resume=tmp_path / "runs" / "r")
+
+
+def test_kill_9_then_resume_from_cli(tmp_path):
+    """A real `kill -9` of `vaelab train` mid-run, then `--resume`: same history as an uninterrupted run."""
+    common = ["--config", str(Path(__file__).parents[1] / "configs" / "smoke.yaml"), "--output-dir", str(tmp_path),
+              "--epochs", "6", "--set", "train.steps_per_epoch=4", "--set", "train.verbose=0",
+              "--set", "train.report=false"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "vaelab", "train", *common]
+    subprocess.run([*cmd, "--set", "train.run_name=straight"], check=True, env=env, capture_output=True)
+    proc = subprocess.Popen([*cmd, "--set", "train.run_name=killed"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    meta = tmp_path / "killed" / "backup" / "training_metadata.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (meta.is_file() and json.loads(meta.read_text())["epoch"] >= 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert json.loads(meta.read_text())["epoch"] < 6, "the run finished before it could be killed"
+    subprocess.run([sys.executable, "-m", "vaelab", "train", "--resume", str(tmp_path / "killed")],
+                   check=True, env=env, capture_output=True)
+    a = list(csv.DictReader(open(tmp_path / "straight" / "history.csv")))
+    b = list(csv.DictReader(open(tmp_path / "killed" / "history.csv")))
+    assert [r["epoch"] for r in b] == [str(i) for i in range(6)]
+    for ra, rb in zip(a, b, strict=True):
+        assert ra["loss"] == rb["loss"] and ra["val_loss"] == rb["val_loss"]
+
+
+def test_nan_guard_stops_with_a_clear_message_and_keeps_good_checkpoint(tmp_path):
+    class Explode(keras.callbacks.Callback):  # epoch 1 is healthy; then the learning rate is made absurd
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                self.model.optimizer.learning_rate.assign(1e12)
+
+    cfg = tiny_config(tmp_path, train={"epochs": 3, "optimizer": "sgd", "run_name": "nan"},
+                      model={"likelihood": "gaussian"})
+    with pytest.raises(DivergenceError, match=r"loss became (nan|inf|-inf) at epoch 2.*learning rate.*z_log_var_clip"):
+        fit(cfg, extra_callbacks=[Explode()])
+    last = keras.saving.load_model(tmp_path / "runs" / "nan" / "checkpoints" / "last.keras")
+    assert all(np.isfinite(w).all() for w in last.get_weights())
+    rows = list(csv.DictReader(open(tmp_path / "runs" / "nan" / "history.csv")))
+    assert np.isfinite(float(rows[0]["loss"]))
+
+
+def test_exploding_config_is_caught(tmp_path):
+    cfg = tiny_config(tmp_path, train={"epochs": 2, "optimizer": "sgd", "learning_rate": 1e9},
+                      model={"likelihood": "gaussian"})
+    with pytest.raises(DivergenceError, match="loss became"):
+        fit(cfg)
+
+
+def test_atomic_checkpoint_survives_a_crash_while_writing(tmp_path, monkeypatch):
+    result = fit(tiny_config(tmp_path, train={"epochs": 1, "run_name": "ck"}))
+    ckpt = AtomicCheckpoint(result.run_dir / "checkpoints")
+    ckpt.set_model(result.model)
+    before = (result.run_dir / "checkpoints" / "last.keras").read_bytes()
+
+    def half_write_then_die(path, *a, **k):
+        Path(path).write_bytes(b"PK\x03\x04 partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(result.model, "save", half_write_then_die)
+    with pytest.raises(OSError, match=r"writing checkpoint .*last.keras failed \(No space left on device\); "
+                                      r"the previous checkpoint is intact"):
+        ckpt.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.0})
+    assert (result.run_dir / "checkpoints" / "last.keras").read_bytes() == before
+    assert not list((result.run_dir / "checkpoints").glob(".*tmp*"))
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match=r"train.output_dir .*file/runs: cannot create it"):
+        fit(tiny_config(tmp_path, train={"output_dir": str(blocker / "runs")}))
+    with pytest.raises(ValueError, match=r"unknown distribution strategy 'tpu'; choose from \['mirrored', "
+                                         r"'multi_worker', 'none'\]"):
+        fit(tiny_config(tmp_path, train={"distribute": "tpu"}))
+    with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'; choose from"):
+        fit(tiny_config(tmp_path, data={"name": "imagenet"}))
+    with pytest.raises(ValueError, match=r"unknown KL strategy 'magic'; choose from"):
+        fit(tiny_config(tmp_path, loss={"strategy": "magic"}))
+    assert not list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mirrored_over_two_logical_cpus(tmp_path):
+    code = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from conftest import tiny_config
+from vaelab.train import fit
+r = fit(tiny_config(Path(sys.argv[2]), train={"distribute": "mirrored", "epochs": 1}))
+env = json.loads((r.run_dir / "env.json").read_text())
+print(json.dumps({"replicas": env["replicas"], "loss": r.history["loss"]}))
+"""
+    env = {**os.environ, "VAELAB_LOGICAL_CPUS": "2", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code, str(TESTS), str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2 and np.isfinite(result["loss"][0])
+
+
+def test_multi_worker_two_local_processes_end_with_identical_weights(tmp_path):
+    ports = [str(_free_port()), str(_free_port())]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    procs = [subprocess.Popen([sys.executable, str(TESTS / "_multi_worker.py"), str(i), *ports, str(tmp_path)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in range(2)]
+    try:
+        outs = [p.communicate(timeout=400)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:]
+    assert all("REPLICAS 2" in o for o in outs)
+    import vaelab.strategies  # noqa: F401
+
+    a, b = (keras.saving.load_model(tmp_path / "runs" / f"worker{i}" / "model.keras") for i in range(2))
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
