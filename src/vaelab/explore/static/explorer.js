@@ -100,7 +100,10 @@ function fromPixel(px, py) {
 function colourOf(i) {
   if (!points.labels) return "#1f77b4";
   if (info.is_attributes) return points.labels[i][+$("colour-by").value] ? "#e6550d" : "#9ecae1";
-  const k = points.labels[i], n = (info.label_names || []).length;
+  return classColour(points.labels[i]);
+}
+function classColour(k) {
+  const n = (info.label_names || []).length;
   return n <= PALETTE.length ? PALETTE[k % PALETTE.length] : `hsl(${(k * 360) / Math.max(n, 1)},70%,45%)`;
 }
 
@@ -146,7 +149,7 @@ function drawLegend() {
   el.replaceChildren();
   const items = info.is_attributes
     ? [["#e6550d", "with " + info.label_names[+$("colour-by").value]], ["#9ecae1", "without"]]
-    : (info.label_names || []).map((name, k) => [colourOf(points.labels.indexOf(k)), name]);
+    : (info.label_names || []).map((name, k) => [classColour(k), name]);
   for (const [colour, name] of items) {
     const span = document.createElement("span");
     span.style.setProperty("--c", colour);
