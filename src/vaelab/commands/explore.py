@@ -19,7 +19,9 @@ class Explore:
     @staticmethod
     def run(args) -> int:
         from vaelab.explore import Explorer, serve
+        from vaelab.explore.server import bind
 
+        sock = bind(args.host, args.port)  # before the slow model load: a taken port fails at once
         explorer = Explorer.from_run_dir(args.run_dir, limit=args.limit)
-        serve(explorer, host=args.host, port=args.port)
+        serve(explorer, sock=sock)
         return 0

@@ -81,7 +81,7 @@ class Explorer:
         from vaelab.runs import load_run
 
         if limit is not None and limit < 1:
-            raise ValueError(f"explore: --limit expected a positive number of test images, received {limit}")
+            raise ValueError(f"limit: expected a positive number of test images, received {limit}")
         run = load_run(path)
         images, split = load_arrays(run.config.data, "test", limit=limit)
         return cls.build(run.model, images, split, name=Path(path).resolve().name)

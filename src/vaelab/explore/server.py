@@ -10,7 +10,7 @@ import sys
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on (host, port); port 0 picks a free one."""
     if not 0 <= port <= 65535:
-        raise ValueError(f"explore: --port expected an integer in [0, 65535], received {port}")
+        raise ValueError(f"port: expected an integer in [0, 65535], received {port}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must say TCP: asyncio sets TCP_NODELAY only on such sockets, and without it every keep-alive
     # response waits ~40 ms for a delayed ACK (Nagle), 50 ms per decode instead of 2.
@@ -21,7 +21,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        msg = f"explore: cannot listen on {host}:{port} ({e.strerror}); pick another --port"
+        msg = f"cannot listen on {host}:{port} ({e.strerror}); pick another port"
         raise OSError(msg) from None
     sock.listen(128)
     sock.set_inheritable(True)
@@ -40,13 +40,22 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve(explorer, host: str = "127.0.0.1", port: int = 8765, log_level: str = "warning") -> None:
-    """Serves `create_app(explorer)` until interrupted; prints the URL first (flushed, for scripts)."""
+def serve(explorer, host: str = "127.0.0.1", port: int = 8765, log_level: str = "warning",
+          sock: socket.socket | None = None) -> None:
+    """Serves `create_app(explorer)` until interrupted; prints the URL first (flushed, for scripts).
+
+    Args:
+        explorer: the `Explorer` to serve.
+        host, port: where to listen (port 0: a free one), unless `sock` is given.
+        log_level: uvicorn's log level.
+        sock: a socket from `bind`, e.g. bound before the slow model load so a taken port fails fast.
+    """
     import uvicorn
 
     from vaelab.explore.app import create_app
 
-    sock = bind(host, port)
+    sock = sock or bind(host, port)
+    host = sock.getsockname()[0]
     if not is_loopback(host):
         print(f"warning: listening on {host}, not loopback: anyone who can reach it can use the page",
               file=sys.stderr)
