@@ -144,7 +144,9 @@ def make_epochs(split: Split, cfg: DataConfig, batch_size: int, seed: int, first
     """
     elements = _elements(split, cfg, seed, with_labels=False)  # built once, shared by every epoch
     per_epoch = [
-        _batches(elements, split, cfg, batch_size, True, seed, e, drop_remainder).take(steps_per_epoch)
+        # repeat(): an epoch always yields exactly steps_per_epoch batches, even if a streamed split
+        # turns out shorter than its file list (unreadable images skipped).
+        _batches(elements, split, cfg, batch_size, True, seed, e, drop_remainder).repeat().take(steps_per_epoch)
         for e in range(first_epoch, epochs)
     ]
     if not per_epoch:
