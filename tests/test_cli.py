@@ -20,7 +20,7 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for name in ("train", "demo", "compare-strategies", "config", "env"):
+    for name in ("train", "demo", "compare-strategies", "config", "env", "datasets"):
         assert name in out
     for name in COMMANDS.names():  # every registered command has working --help
         with pytest.raises(SystemExit):
@@ -86,3 +86,13 @@ def test_env_prints_versions(capsys):
     assert main(["env"]) == 0
     out = capsys.readouterr().out
     assert "tensorflow:" in out and "keras: 3." in out
+
+
+def test_datasets_lists_every_registered_dataset(tmp_path, capsys):
+    from vaelab.data import DATASETS
+
+    assert main(["datasets", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in DATASETS.names():
+        assert name in out
+    assert "absent" in out  # nothing in the empty dir
