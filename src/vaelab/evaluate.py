@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from vaelab import metrics, runs
 from vaelab.metrics.features import ClassifierFeatures, FeatureUnavailable, inception_features, load_inception
@@ -82,7 +83,8 @@ def _reconstruction(model, images: np.ndarray) -> dict:
         x = images[i : i + 500]
         logits = logits_of(z_mean[i : i + 500], training=False)
         bce.append(-LOG_LIKELIHOODS.get("bernoulli")(x, logits).numpy())
-        sse.append(np.sum(np.reshape((x - 1 / (1 + np.exp(-logits.numpy()))) ** 2, (len(x), -1)), axis=1))
+        x_hat = tf.sigmoid(logits).numpy()  # (B, H, W, C)
+        sse.append(np.sum(np.reshape((x - x_hat) ** 2, (len(x), -1)), axis=1))
     bce, sse = np.concatenate(bce), np.concatenate(sse)
     return {
         "z": "z_mean (deterministic)",
