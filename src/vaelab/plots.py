@@ -71,7 +71,7 @@ def plot_strips(rows: dict[str, np.ndarray], title: str | None = None, caption: 
               for v in rows.values()]
     mosaic = tile_images(np.concatenate(padded), ncols=n)  # (R*(H+1)-1, n*(W+1)-1, C)
     width = min(max(0.55 * n, 4.0), 14.0) + 1.2
-    height = width * mosaic.shape[0] / mosaic.shape[1] + 0.5 + (0.3 if caption else 0)
+    height = width * mosaic.shape[0] / mosaic.shape[1] + 0.5 + (0.2 if caption else 0)
     fig, (ax,) = _figure(width, height)
     _show(ax, mosaic)
     h = shape[0] + 1
@@ -79,8 +79,8 @@ def plot_strips(rows: dict[str, np.ndarray], title: str | None = None, caption: 
     if title:
         ax.set_title(title, fontsize=9)
     if caption:
-        fig.text(0.01, 0.005, caption, fontsize=7, ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.3 / height if caption else 0, 1, 1))
+        ax.set_xlabel(caption, fontsize=7)
+    fig.tight_layout()
     return fig
 
 
@@ -125,7 +125,7 @@ def plot_latent_scatter(panels: dict[str, np.ndarray], labels=None, label_names:
             lo, hi, r = boxes[name]
             ax.add_patch(Rectangle(lo, hi[0] - lo[0], hi[1] - lo[1], fill=False, ls="--", lw=0.8, ec="k"))
             ax.add_patch(Circle((0, 0), r, fill=False, lw=0.8, ec="r"))
-            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_aspect("equal", adjustable="box" if share_axes else "datalim")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel(axis_labels[0], fontsize=8)
         ax.set_ylabel(axis_labels[1], fontsize=8)
