@@ -84,6 +84,11 @@ def test_resume_refuses_another_config(tmp_path):
     other = tiny_config(tmp_path, train={"epochs": 2, "run_name": "r"}, model={"latent_dim": 3})
     with pytest.raises(ValueError, match=r"cannot resume .* another config \(model.latent_dim: run has 2, now 3\)"):
         fit(other, resume=tmp_path / "runs" / "r")
+    fit(cfg, resume=tmp_path / "runs" / "r")  # finishes it
+    history = (tmp_path / "runs" / "r" / "history.csv").read_text()
+    with pytest.raises(ValueError, match=r"cannot resume .*r: it already finished"):
+        fit(cfg, resume=tmp_path / "runs" / "r")
+    assert (tmp_path / "runs" / "r" / "history.csv").read_text() == history
 
 
 def test_kill_9_then_resume_from_cli(tmp_path):

@@ -155,6 +155,8 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
 
     backup_dir = run_dir / "backup"
     meta = AtomicBackupAndRestore.read_metadata(backup_dir)
+    if resume is not None and meta is None and (run_dir / runs.MODEL).is_file():
+        raise ValueError(f"cannot resume {run_dir}: it already finished ({runs.MODEL} exists, no backup left)")
     first_epoch = meta["epoch"] if meta else 0
     _truncate_history(run_dir / runs.HISTORY, first_epoch)
 
