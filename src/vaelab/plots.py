@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
@@ -117,9 +119,11 @@ def plot_latent_scatter(panels: dict[str, np.ndarray], labels=None, label_names:
     """
     fig, axes = _figure(4.2 * len(panels) + 0.8, 4.2, 1, len(panels), sharex=share_axes, sharey=share_axes)
     sc = None
+    k = min(int(np.max(labels)) + 1, 10) if labels is not None else 0  # colours: one per class, at most 10
+    cmap = ListedColormap(colormaps["tab10"].colors[:k]) if k else None
     for ax, (name, pts) in zip(axes, panels.items(), strict=False):
         pts = np.asarray(pts)
-        kw = {"c": labels, "cmap": "tab10", "vmin": -0.5, "vmax": 9.5} if labels is not None else {"c": "C0"}
+        kw = {"c": labels, "cmap": cmap, "vmin": -0.5, "vmax": k - 0.5} if labels is not None else {"c": "C0"}
         sc = ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.7, linewidths=0, **kw)
         if boxes and name in boxes:
             lo, hi, r = boxes[name]
@@ -131,10 +135,9 @@ def plot_latent_scatter(panels: dict[str, np.ndarray], labels=None, label_names:
         ax.set_ylabel(axis_labels[1], fontsize=8)
         ax.tick_params(labelsize=7)
     if labels is not None and sc is not None:
-        k = int(np.max(labels)) + 1
-        cbar = fig.colorbar(sc, ax=list(axes), ticks=range(min(k, 10)), fraction=0.03)
+        cbar = fig.colorbar(sc, ax=list(axes), ticks=range(k), fraction=0.03)
         if label_names:
-            cbar.ax.set_yticklabels([str(n) for n in label_names[: min(k, 10)]], fontsize=7)
+            cbar.ax.set_yticklabels([str(n) for n in label_names[:k]], fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
