@@ -33,7 +33,6 @@ class Options:
     factors: tuple[float, ...] = (0.0, 1.0, 2.0)
     max_points: int = 2000  # cap for scatter plots and t-SNE
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
