@@ -116,3 +116,15 @@ def test_interpolation_and_arithmetic_views():
     assert "logistic regression" in view.caption
     with pytest.raises(ValueError, match="unknown figure 'nope'; choose from"):
         make_view("nope", s)
+
+
+def test_arithmetic_combination_is_scored():
+    s = _subject("vae", 3, 3, "attributes")
+    weights = {"Smiling": 1.0, "Eyeglasses": -1.0}
+    view = make_view("arithmetic", s, Options(n=4, factors=(0.0, 1.0), combo=weights))
+    combo = view.metrics["attributes"]["combination"]
+    assert combo["weights"] == weights and set(combo["scores"]) == set(weights)
+    labels = [t.get_text() for t in view.figure.axes[0].get_yticklabels()]
+    assert "combo: +1 Smiling -1 Eyeglasses" in labels
+    with pytest.raises(ValueError, match="unknown attribute"):
+        make_view("arithmetic", s, Options(combo={"Bald": 1.0}))

@@ -31,6 +31,7 @@ class Options:
     steps: int = 10
     attributes: list[str] | None = None
     factors: tuple[float, ...] = (0.0, 1.0, 2.0)
+    combo: dict[str, float] | None = None  # arithmetic: also add sum_a w_a * v_a, e.g. {"Smiling": 1}
     max_points: int = 2000  # cap for scatter plots and t-SNE
     seed: int = 0
 
@@ -197,7 +198,7 @@ def arithmetic_view(s: Subject, o: Options) -> View:
     for name in chosen:
         idx, originals, edits = arithmetic.attribute_edit(s.model, s.images, attrs, names, name, vectors,
                                                           o.factors, n=200)
-        base = edits[min(edits)]
+        base = edits[0.0] if 0.0 in edits else edits[min(edits)]  # the plain reconstruction if asked for
         scores = {f"x{f:g}": float(np.mean(clf.predict_proba(imgs, name))) for f, imgs in edits.items()}
         p_orig = float(np.mean(clf.predict_proba(originals, name)))
         target = edits[1.0] if 1.0 in edits else edits[max(edits)]
@@ -208,6 +209,10 @@ def arithmetic_view(s: Subject, o: Options) -> View:
         for f, imgs in edits.items():
             rows[f"{name}: {f:+g} v"] = imgs[: min(o.n, 8)]
         notes.append(f"{name}: p {shift['p_before']:.2f} -> {shift['p_after']:.2f}")
+    if o.combo:
+        rows_c, metrics["combination"], note = _combination(s, o, names, vectors, clf_images, clf_attrs)
+        rows.update(rows_c)
+        notes.append(note)
     caption = (f"Vectors and classifier from {len(clf_images)} labelled images. Scored by {clf.description} "
                f"(held-out accuracy {', '.join(f'{k} {v:.2f}' for k, v in clf.accuracy.items())}); "
                "mean P(attribute) "
@@ -215,6 +220,21 @@ def arithmetic_view(s: Subject, o: Options) -> View:
     fig = plots.plot_strips(rows, title="latent arithmetic: z + f * (mean z with attribute - mean z without)",
                             caption="; ".join(notes) + f"  [{clf.description}]")
     return View("arithmetic", fig, {"classifier": clf.description, "attributes": metrics}, caption)
+
+
+def _combination(s: Subject, o: Options, names, vectors, clf_images, clf_attrs):
+    """Adds sum_a w_a * v_a to the first n images; scores each attribute of the combination."""
+    label = " ".join(f"{w:+g} {a}" for a, w in o.combo.items())
+    v = arithmetic.combine_vectors(vectors, names, o.combo)  # (D,)
+    clf = arithmetic.fit_attribute_classifier(clf_images, clf_attrs, names, list(o.combo), seed=o.seed)
+    x = s.images[:200]
+    z_mean, _ = s.model.encode(x)
+    before, after = s.model.decode(z_mean), s.model.decode(z_mean + v)
+    scores = {a: arithmetic.score_shift(clf, before, after, a) for a in o.combo}
+    rows = {"combo: original": x[: min(o.n, 8)], "combo: recon": before[: min(o.n, 8)],
+            f"combo: {label}": after[: min(o.n, 8)]}
+    note = "combo " + ", ".join(f"{a} {m['p_before']:.2f} -> {m['p_after']:.2f}" for a, m in scores.items())
+    return rows, {"weights": dict(o.combo), "n": len(x), "scores": scores}, note
 
 
 def make_view(name: str, subject: Subject, options: Options | None = None) -> View:

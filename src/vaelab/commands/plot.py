@@ -27,6 +27,8 @@ class Plot:
         p.add_argument("--attribute", dest="attributes", action="append", help="attribute to add")
         p.add_argument("--factors", type=float, nargs="+", default=[0.0, 1.0, 2.0],
                        help="multiples of the attribute vector to add (default 0 1 2)")
+        p.add_argument("--combo", action="append", default=[], metavar="ATTR=WEIGHT",
+                       help="arithmetic: also add a weighted sum of vectors (repeatable), e.g. Smiling=1")
         p.add_argument("--limit", type=int, default=2000, help="test images to load (default 2000)")
         p.add_argument("--seed", type=int, default=0, help="seed for samples and subsampling")
 
@@ -43,7 +45,8 @@ class Plot:
         opts = Options(n=args.n, std=args.std, dims=tuple(args.dims), grid=args.grid,
                        indices=tuple(args.indices) if args.indices else None,
                        classes=tuple(args.classes) if args.classes else None, steps=args.steps,
-                       attributes=args.attributes, factors=tuple(args.factors), seed=args.seed)
+                       attributes=args.attributes, factors=tuple(args.factors), seed=args.seed,
+                       combo=_parse_combo(args.combo))
         subject = load_subject(args.run_dir, limit=args.limit,
                                classifier_limit=2000 if "arithmetic" in names else 0)
         single = args.out and args.out.endswith(".png") and len(names) == 1
@@ -55,3 +58,15 @@ class Plot:
             view.figure.savefig(path, dpi=100, bbox_inches="tight")
             print(f"{name}: {path}" + (f"  ({view.caption})" if view.caption else ""))
         return 0
+
+
+def _parse_combo(items: list[str]) -> dict[str, float] | None:
+    """["Smiling=1", "Blond_Hair=-1"] -> {"Smiling": 1.0, "Blond_Hair": -1.0}."""
+    out = {}
+    for item in items:
+        name, _, weight = item.partition("=")
+        try:
+            out[name] = float(weight)
+        except ValueError:
+            raise ValueError(f"--combo: expected ATTRIBUTE=WEIGHT (Smiling=1), received {item!r}") from None
+    return out or None
