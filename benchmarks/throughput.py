@@ -48,37 +48,35 @@ def data(n: int, seed: int = 0):
 
 
 # ------------------------------------------------------------------------------------------- contenders
-def setup_vaelab(jit: str = "auto", strategy: str = "train_step", autotune: bool = True):
+def setup_vaelab(jit: str = "auto", strategy: str = "train_step", autotune: str = "auto",
+                 precision: str = "float32"):
     """vaelab's default path: build_model + compile_for_training (as `train.fit`) on its tf.data pipeline.
 
-    `autotune=False` is a what-if for `vaelab.data.pipeline`: tf.data's autotuner disabled. On this
-    2-core machine the autotuner makes most steps snap to multiples of ~64 ms (70 ms of compute -> 128 ms).
+    `autotune`: `data.autotune` (auto = off on CPU-only machines: with the tf.data autotuner on, this
+    2-core machine's steps snap to multiples of ~64 ms, 70 ms of compute -> 128 ms).
+    `precision`: `train.precision` (e.g. mixed_bfloat16: oneDNN AMX/AVX512-BF16 kernels).
     """
     import numpy as np
-    import tensorflow as tf
 
     from vaelab.config import RunConfig
     from vaelab.data import Split, make_dataset
     from vaelab.strategies import build_model
-    from vaelab.train import make_optimizer, resolve_jit
+    from vaelab.train import make_optimizer, precision_policy, resolve_jit
 
     cfg = RunConfig.from_dict(
         {
-            "data": {"name": "synthetic"},
+            "data": {"name": "synthetic", "autotune": autotune},
             "loss": {"strategy": strategy},
             "model": {"filters": list(FILTERS), "kernel_sizes": [3] * 3, "strides": [2] * 3, "latent_dim": 2},
-            "train": {"batch_size": BATCH, "jit_compile": jit},
+            "train": {"batch_size": BATCH, "jit_compile": jit, "precision": precision},
         }
     )
     split = Split(image_shape=IMAGE, images=(data(BATCH * 40) * 255).astype(np.uint8), name="bench")
-    model = build_model(cfg, IMAGE)
+    with precision_policy(precision):
+        model = build_model(cfg, IMAGE)
     model.compile_for_training(make_optimizer(cfg, 10_000), resolve_jit(jit))
     ds = make_dataset(split, cfg.data, BATCH, training=True, drop_remainder=True).repeat()
     ds = ds.map(lambda x: (x, model.targets(x)))
-    if not autotune:
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        ds = ds.with_options(options)
     return lambda steps: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
 
 
@@ -218,33 +216,9 @@ def _threads(intra, inter, then=None):
     return setup
 
 
-def setup_vaelab_bf16(autotune: bool = True):
-    """What-if: vaelab under mixed_bfloat16. Needs two 1-line changes in vaelab, patched in here:
-    `Sampling` must draw its noise in z_mean's dtype, and the decoder's `x_hat` sigmoid must be float32
-    (so the loss and log-likelihoods stay float32)."""
-    import keras
-    from keras import layers, ops
-
-    import vaelab.layers
-    import vaelab.models.autoencoder
-    from vaelab.models.heads import ARCHITECTURES
-
-    def call(self, inputs, training=None):
-        z_mean, z_log_var = inputs
-        if not training:
-            return z_mean
-        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
-        return z_mean + ops.exp(0.5 * z_log_var) * eps
-
-    def build_decoder(cfg, image_shape, name="decoder"):
-        z = keras.Input(shape=(cfg.latent_dim,), name="z")
-        h = ARCHITECTURES.get(cfg.architecture).decoder_trunk(cfg, z, tuple(image_shape))
-        return keras.Model(z, layers.Activation("sigmoid", name="x_hat", dtype="float32")(h), name=name)
-
-    vaelab.layers.Sampling.call = call
-    vaelab.models.autoencoder.build_decoder = build_decoder
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    return setup_vaelab(autotune=autotune)
+def setup_vaelab_bf16(autotune: str = "auto"):
+    """vaelab with `train.precision=mixed_bfloat16`."""
+    return setup_vaelab(autotune=autotune, precision="mixed_bfloat16")
 
 
 def setup_torch_channels_last():
@@ -265,8 +239,7 @@ CONTENDERS = {  # name -> (setup, extra environment)
     "vaelab_no_onednn": (setup_vaelab, {"TF_ENABLE_ONEDNN_OPTS": "0"}),
     "keras_io_bf16": (lambda: setup_keras_io(False, bf16=True), {}),
     "vaelab_bf16": (setup_vaelab_bf16, {}),
-    "vaelab_autotune_off": (lambda: setup_vaelab(autotune=False), {}),
-    "vaelab_tuned": (lambda: setup_vaelab_bf16(autotune=False), {}),
+    "vaelab_autotune_on": (lambda: setup_vaelab(autotune="on"), {}),
     "torch_channels_last": (setup_torch_channels_last, {}),
     "vaelab_encoder_layer": (lambda: setup_vaelab(strategy="encoder_layer"), {}),
 }

@@ -135,3 +135,15 @@ def test_make_epochs_over_streamed_split(isolated, tmp_path):
     assert len(batches) == 4 and batches[0].shape == (4, 8, 8, 3)
     resumed = list(make_epochs(s, config, batch_size=4, seed=0, first_epoch=1, epochs=2, steps_per_epoch=2))
     np.testing.assert_array_equal(resumed[0].numpy(), batches[2].numpy())
+
+
+def test_autotune_option_reaches_the_dataset_and_bad_values_are_refused():
+    from vaelab.config import DataConfig
+    from vaelab.data import load_split, make_dataset
+
+    split = load_split(DataConfig(name="synthetic"), "test")
+    on = make_dataset(split, DataConfig(name="synthetic", autotune="on"), 16, training=False)
+    off = make_dataset(split, DataConfig(name="synthetic", autotune="off"), 16, training=False)
+    assert on.options().autotune.enabled is True and off.options().autotune.enabled is False
+    with pytest.raises(ValueError, match=r"data.autotune: expected one of \['auto', 'on', 'off'\], received 'fast'"):
+        make_dataset(split, DataConfig(name="synthetic", autotune="fast"), 16, training=False)

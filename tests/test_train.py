@@ -216,3 +216,20 @@ def test_multi_worker_two_local_processes_end_with_identical_weights(tmp_path):
     a, b = (keras.saving.load_model(tmp_path / "runs" / f"worker{i}" / "model.keras") for i in range(2))
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.parametrize("strategy", ["train_step", "encoder_layer", "model_add_loss", "multi_output"])
+def test_mixed_bfloat16_trains_with_float32_heads_and_output(tmp_path, strategy):
+    result = fit(tiny_config(tmp_path, train={"precision": "mixed_bfloat16", "epochs": 1},
+                             loss={"strategy": strategy}))
+    enc, dec = result.model.encoder, result.model.decoder
+    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in enc.layers)
+    assert dec.get_layer("x_hat").dtype_policy.name == "float32"
+    assert enc.get_layer("encoder_trunk" if strategy == "encoder_layer" else "z_mean") is not None
+    assert np.isfinite(result.history["loss"]).all()
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_validation_off_history_has_no_val_values(tmp_path):
+    result = fit(tiny_config(tmp_path, data={"validation": False}, train={"epochs": 1}))
+    assert result.history["loss"] and not result.history.get("val_loss")

@@ -39,6 +39,7 @@ class DataConfig:
     cache: str | None = None  # directory for an on-disk cache of preprocessed images ("" = memory)
     shuffle_buffer: int = 10_000
     verify_checksums: bool = True
+    autotune: str = "auto"  # tf.data autotuner: auto (off on CPU-only machines, see docs/speed.md) | on | off
 
 
 @dataclass
@@ -80,6 +81,7 @@ class TrainConfig:
     seed: int = 0
     steps_per_epoch: int | None = None
     jit_compile: str = "auto"  # auto | on | off (auto = off on CPU, on on GPU; see docs/speed.md)
+    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (heads, output and loss stay float32)
     early_stopping_patience: int | None = None
     distribute: str = "none"  # none | mirrored | multi_worker
     output_dir: str = "runs"

@@ -26,7 +26,7 @@ class Sampling(layers.Layer):
         z_mean, z_log_var = inputs  # (B, D) each
         if not training:
             return z_mean
-        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
         return z_mean + ops.exp(0.5 * z_log_var) * eps  # (B, D)
 
     def compute_output_shape(self, input_shape):

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -41,6 +42,20 @@ def split_cpu(n: int) -> None:
         raise RuntimeError(f"VAELAB_LOGICAL_CPUS={n}: TensorFlow was already initialised ({e})") from None
 
 JIT = ("auto", "on", "off")
+PRECISION = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+@contextlib.contextmanager
+def precision_policy(name: str):
+    """Builds layers under a Keras dtype policy, restoring the global policy afterwards."""
+    if name not in PRECISION:
+        raise ValueError(f"train.precision: expected one of {list(PRECISION)}, received {name!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 class DivergenceError(RuntimeError):
@@ -102,6 +117,7 @@ def check_names(cfg: RunConfig) -> None:
                                 ("model.activation", cfg.model.activation, ACTIVATIONS),
                                 ("data.binarize", cfg.data.binarize, list(BINARIZE)),
                                 ("train.jit_compile", cfg.train.jit_compile, list(JIT)),
+                                ("train.precision", cfg.train.precision, list(PRECISION)),
                                 ("train.lr_schedule", cfg.train.lr_schedule, ["constant", "cosine"])):
         if value not in choices:
             raise ValueError(f"{key}: expected one of {choices}, received {value!r}")
@@ -163,7 +179,7 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
     strategy = DISTRIBUTE.get(cfg.train.distribute)()
     runs.write_run_metadata(run_dir, cfg, argv if argv is not None else sys.argv,
                             distribute=cfg.train.distribute, replicas=strategy.num_replicas_in_sync)
-    with strategy.scope():
+    with strategy.scope(), precision_policy(cfg.train.precision):
         model = build_model(cfg, train_split.image_shape)
         model.compile_for_training(make_optimizer(cfg, steps * cfg.train.epochs), resolve_jit(cfg.train.jit_compile))
 
@@ -221,5 +237,6 @@ def read_history(path: Path) -> dict[str, list[float]]:
         return {}
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")] for k in (rows[0] if rows else {})}
+    # CSVLogger writes "NA" for keys missing in an epoch (e.g. val_* when data.validation is false).
+    return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "", "NA")] for k in (rows[0] if rows else {})}
 

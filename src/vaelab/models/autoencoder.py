@@ -174,7 +174,7 @@ class VAE(BaseAutoencoder):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.sampling = Sampling(seed=self.seed, name="sampling")
+        self.sampling = Sampling(seed=self.seed, name="sampling", dtype="float32")
         if getattr(self, "beta", None) is None:
             self.beta = self.add_weight(
                 shape=(),

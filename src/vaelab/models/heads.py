@@ -29,10 +29,11 @@ def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str
         # Seed part XII: a narrow Dense layer before the heads saves the two F x D head matrices.
         h = layers.Dense(cfg.extra_dense, name="extra_dense")(h)
         h = activation(cfg.activation)(h)
-    z_mean = layers.Dense(cfg.latent_dim, name="z_mean")(h)
+    # Heads and output stay float32 under mixed precision: the KL and log-likelihoods need the range.
+    z_mean = layers.Dense(cfg.latent_dim, name="z_mean", dtype="float32")(h)
     if cfg.kind == "ae":
         return keras.Model(x, z_mean, name=name)
-    z_log_var = layers.Dense(cfg.latent_dim, name="z_log_var")(h)
+    z_log_var = layers.Dense(cfg.latent_dim, name="z_log_var", dtype="float32")(h)
     if cfg.z_log_var_clip:
         z_log_var = ClipValues(cfg.z_log_var_clip, name="z_log_var_clip")(z_log_var)
     return keras.Model(x, [z_mean, z_log_var], name=name)
@@ -43,5 +44,5 @@ def build_decoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str
     arch = ARCHITECTURES.get(cfg.architecture)
     z = keras.Input(shape=(cfg.latent_dim,), name="z")
     h = arch.decoder_trunk(cfg, z, tuple(image_shape))  # (B, H, W, C) logits
-    x_hat = layers.Activation("sigmoid", name="x_hat")(h)
+    x_hat = layers.Activation("sigmoid", name="x_hat", dtype="float32")(h)
     return keras.Model(z, x_hat, name=name)

@@ -21,6 +21,9 @@ from vaelab.strategies import encoder_layer, model_add_loss, multi_output, train
 def build_model(cfg: RunConfig, image_shape) -> BaseAutoencoder:
     """An AE (`model.kind: ae`, strategy unused) or a VAE using `loss.strategy`."""
     kwargs = dict(
+        # The outer model computes in float32 whatever the global policy: its own ops are the loss
+        # (KL, beta weighting); encoder/decoder trunks follow `train.precision`.
+        dtype="float32",
         model_config=dataclasses.asdict(cfg.model),
         image_shape=tuple(image_shape),
         beta=cfg.loss.beta,

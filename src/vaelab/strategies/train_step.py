@@ -61,7 +61,7 @@ class TrainStepVAE(VAE):
         with tf.GradientTape() as tape:
             loss, rec, kl = self._elbo_terms(x, training=True)
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = loss / replicas
+            scaled = self.optimizer.scale_loss(loss / replicas)  # loss scaling under mixed_float16
         grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
         return self.distributable_logs(self._track(loss, rec, kl))
