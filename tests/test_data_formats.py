@@ -8,7 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
-from test_data_support import (
+from data_support import (
     cfg,
     isolated_fixture,  # noqa: F401  (registers the `isolated` fixture)
     tar_folder,

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-from test_data_support import (
+from data_support import (
     cfg,
     face,
     isolated_fixture,  # noqa: F401  (registers the `isolated` fixture)
@@ -14,6 +13,7 @@ from test_data_support import (
     write_celeba,
     write_png,
 )
+from PIL import Image
 
 from vaelab.data import DataFormatError, DataNotFoundError, load_arrays, load_split, make_dataset
 
