@@ -65,6 +65,7 @@ class DivergenceError(RuntimeError):
 @dataclass
 class FitResult:
     run_dir: Path
+    config: RunConfig
     history: dict[str, list[float]]
     model: keras.Model
     stopped_early: bool = False
@@ -219,7 +220,7 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
         raise DivergenceError(f"{run_dir}: {guard.message}")
     _save_final(model, run_dir)
     history = read_history(run_dir / runs.HISTORY)
-    return FitResult(run_dir, history, model, stopped_early=bool(early and early.stopped_epoch))
+    return FitResult(run_dir, cfg, history, model, stopped_early=bool(early and early.stopped_epoch))
 
 
 def _save_final(model: keras.Model, run_dir: Path) -> None:
