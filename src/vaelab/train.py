@@ -141,8 +141,12 @@ def _truncate_history(path: Path, epochs_done: int) -> None:
     """Drops history rows past the last backed-up epoch (a crash can land between the two writes)."""
     if not path.is_file():
         return
-    lines = path.read_text().splitlines(keepends=True)
-    runs.write_atomic(path, "".join(lines[: 1 + epochs_done]))
+    with open(path, newline="") as f:  # keep CSVLogger's \r\n line ends as they are
+        lines = f.readlines()
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        f.writelines(lines[: 1 + epochs_done])
+    os.replace(tmp, path)
 
 
 def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None = None,
