@@ -10,7 +10,6 @@ can be mailed or opened anywhere. Numbers go to metrics.json (sections `latent`,
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -20,24 +19,9 @@ from pathlib import Path
 from vaelab import plots, runs
 from vaelab.analysis.subject import Subject, load_subject
 from vaelab.analysis.views import FIGURES, Options, View
+from vaelab.runs import read_history
 
 REPORT = "report.html"
-
-
-def read_history(run_dir: str | Path) -> dict[str, list[float]]:
-    """history.csv as {column: values} (empty when the file is missing)."""
-    f = Path(run_dir) / runs.HISTORY
-    if not f.is_file():
-        return {}
-    out: dict[str, list[float]] = {}
-    with open(f, newline="") as fh:
-        for row in csv.DictReader(fh):
-            for k, v in row.items():
-                try:
-                    out.setdefault(k, []).append(float(v))
-                except (TypeError, ValueError):
-                    continue
-    return out
 
 
 def report_views(subject: Subject, options: Options) -> tuple[list[View], dict[str, str]]:

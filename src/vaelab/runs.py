@@ -103,6 +103,25 @@ def read_run_config(path: str | Path) -> RunConfig:
     return RunConfig.from_dict(yaml.safe_load(f.read_text()), where=str(f))
 
 
+def read_history(run_dir: str | Path) -> dict[str, list[float]]:
+    """history.csv as {column: values}; empty when the file is missing. Cells that are not numbers
+    (CSVLogger's "NA" for keys missing in an epoch, e.g. val_* without validation) are skipped."""
+    import csv
+
+    f = Path(run_dir) / HISTORY
+    if not f.is_file():
+        return {}
+    out: dict[str, list[float]] = {}
+    with open(f, newline="") as fh:
+        for row in csv.DictReader(fh):
+            for k, v in row.items():
+                try:
+                    out.setdefault(k, []).append(float(v))
+                except (TypeError, ValueError):
+                    continue
+    return out
+
+
 def update_metrics(path: str | Path, section: str, values: dict) -> dict:
     """Merges `values` under `section` into the run's metrics.json (atomically) and returns the whole."""
     f = Path(path) / METRICS

@@ -223,7 +223,7 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
     if guard.message:
         raise DivergenceError(f"{run_dir}: {guard.message}")
     _save_final(model, run_dir)
-    history = read_history(run_dir / runs.HISTORY)
+    history = runs.read_history(run_dir)
     return FitResult(run_dir, cfg, history, model, stopped_early=bool(early and early.stopped_epoch))
 
 
@@ -233,15 +233,3 @@ def _save_final(model: keras.Model, run_dir: Path) -> None:
         obj.save(tmp)
         tmp.replace(run_dir / name)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
-
-
-def read_history(path: Path) -> dict[str, list[float]]:
-    import csv
-
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    # CSVLogger writes "NA" for keys missing in an epoch (e.g. val_* when data.validation is false).
-    return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "", "NA")] for k in (rows[0] if rows else {})}
-
