@@ -184,22 +184,29 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Defaults <- YAML file (if any) <- `section.key=value` overrides; validated."""
-    d: dict[str, Any] = {}
-    where = "config"
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found")
-        try:
-            d = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
-        if not isinstance(d, dict):
-            raise ConfigError(f"{path}: expected a mapping of sections, received {type(d).__name__}")
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's sections as a plain dict (not validated yet)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
     try:
-        return RunConfig.from_dict(apply_overrides(d, overrides or []), where)
+        d = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, received {type(d).__name__}")
+    return d
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                base: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults <- `base` (a preset) <- YAML file (if any) <- `section.key=value` overrides; validated."""
+    d: dict[str, Any] = dict(base or {})
+    if path is not None:
+        loaded = read_yaml(path)
+        d = {s: {**(d.get(s) or {}), **(loaded.get(s) or {})} for s in {*d, *loaded}}
+    try:
+        return RunConfig.from_dict(apply_overrides(d, overrides or []))
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
 

@@ -21,28 +21,11 @@ def add_config_args(p: argparse.ArgumentParser, config_required: bool = False) -
 
 def config_from_args(args: argparse.Namespace, base: dict | None = None):
     """Defaults <- `base` (a preset) <- --config <- shortcuts <- --set."""
-    import yaml
+    from vaelab.config import load_config
 
-    from vaelab.config import ConfigError, RunConfig, apply_overrides
-
-    d: dict = dict(base or {})
-    if args.config:
-        try:
-            with open(args.config) as f:
-                loaded = yaml.safe_load(f) or {}
-        except FileNotFoundError:
-            raise FileNotFoundError(f"config file {args.config} not found") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{args.config}: not valid YAML: {e}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{args.config}: expected a mapping of sections, received {type(loaded).__name__}")
-        d = {s: {**d.get(s, {}), **(loaded.get(s) or {})} for s in {*d, *loaded}}
     shortcuts = {
         "dataset": "data.name", "data_dir": "data.data_dir", "strategy": "loss.strategy",
         "epochs": "train.epochs", "output_dir": "train.output_dir",
     }
     sets = [f"{key}={getattr(args, attr)}" for attr, key in shortcuts.items() if getattr(args, attr, None) is not None]
-    try:
-        return RunConfig.from_dict(apply_overrides(d, sets + list(args.overrides)))
-    except ConfigError as e:
-        raise ConfigError(f"{args.config}: {e}" if args.config else str(e)) from None
+    return load_config(args.config, sets + list(args.overrides), base=base)
