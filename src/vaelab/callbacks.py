@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 
 from vaelab.config import LossConfig
+from vaelab.runs import save_model_atomic, write_atomic
 from vaelab.schedules import beta_at
 
 
@@ -93,14 +94,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.best = math.inf
 
     def _save(self, name: str):
-        tmp = self.directory / f".{name}.tmp.keras"
-        try:
-            self.model.save(tmp)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise OSError(e.errno, f"writing checkpoint {self.directory / name} failed ({e.strerror or e}); "
-                                   "the previous checkpoint is intact") from e
-        os.replace(tmp, self.directory / name)
+        save_model_atomic(self.model, self.directory / name)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -154,12 +148,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model.save_weights(tmp, overwrite=True)
         os.replace(tmp, os.path.join(self.backup_dir, name))
         meta = {"epoch": self._current_epoch, "batch": 0, "weights": name}
-        tmp_meta = os.path.join(self.backup_dir, self.METADATA + ".tmp")
-        with open(tmp_meta, "w") as f:
-            json.dump(meta, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_meta, os.path.join(self.backup_dir, self.METADATA))
+        write_atomic(os.path.join(self.backup_dir, self.METADATA), json.dumps(meta))
         for old in Path(self.backup_dir).glob("*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)

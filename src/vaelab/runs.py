@@ -83,9 +83,27 @@ def create_run_dir(cfg: RunConfig) -> Path:
     return path
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: str | Path, text: str, newline: str | None = None) -> None:
+    """Writes `text` to a temp file, flushes it to disk, then renames it over `path`."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    with open(tmp, "w", newline=newline) as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_model_atomic(model, path: str | Path) -> None:
+    """`model.save(path)` via a temp file + rename: a crash never leaves a half-written file at `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    try:
+        model.save(tmp)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, f"writing checkpoint {path} failed ({e.strerror or e}); "
+                               "the previous checkpoint is intact") from e
     os.replace(tmp, path)
 
 

@@ -143,10 +143,7 @@ def _truncate_history(path: Path, epochs_done: int) -> None:
         return
     with open(path, newline="") as f:  # keep CSVLogger's \r\n line ends as they are
         lines = f.readlines()
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        f.writelines(lines[: 1 + epochs_done])
-    os.replace(tmp, path)
+    runs.write_atomic(path, "".join(lines[: 1 + epochs_done]), newline="")
 
 
 def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None = None,
@@ -228,8 +225,6 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
 
 
 def _save_final(model: keras.Model, run_dir: Path) -> None:
-    for name, obj in (("model.keras", model), ("encoder.keras", model.encoder), ("decoder.keras", model.decoder)):
-        tmp = run_dir / f".{name}.tmp.keras"
-        obj.save(tmp)
-        tmp.replace(run_dir / name)
+    for name, obj in ((runs.MODEL, model), ("encoder.keras", model.encoder), ("decoder.keras", model.decoder)):
+        runs.save_model_atomic(obj, run_dir / name)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
