@@ -100,7 +100,7 @@ def make_optimizer(cfg: RunConfig, total_steps: int) -> keras.optimizers.Optimiz
 def check_names(cfg: RunConfig) -> None:
     """Fails fast, before anything is written, on any unknown registered name in the config."""
     from vaelab.data import DATASETS
-    from vaelab.data.pipeline import BINARIZE
+    from vaelab.data.pipeline import AUTOTUNE, BINARIZE
     from vaelab.losses import RECONSTRUCTION
     from vaelab.models import ARCHITECTURES
     from vaelab.models.heads import ACTIVATIONS
@@ -117,6 +117,7 @@ def check_names(cfg: RunConfig) -> None:
     for key, value, choices in (("model.kind", cfg.model.kind, ["ae", "vae"]),
                                 ("model.activation", cfg.model.activation, ACTIVATIONS),
                                 ("data.binarize", cfg.data.binarize, list(BINARIZE)),
+                                ("data.autotune", cfg.data.autotune, list(AUTOTUNE)),
                                 ("train.jit_compile", cfg.train.jit_compile, list(JIT)),
                                 ("train.precision", cfg.train.precision, list(PRECISION)),
                                 ("train.lr_schedule", cfg.train.lr_schedule, ["constant", "cosine"])):
