@@ -16,6 +16,7 @@ from data_support import (
     write_mnist,
 )
 
+from vaelab.config import RunConfig
 from vaelab.data import checksums, describe_datasets, format_datasets, load_split, make_dataset
 from vaelab.data.checksums import ChecksumError
 from vaelab.data.pipeline import make_epochs
@@ -146,4 +147,4 @@ def test_autotune_option_reaches_the_dataset_and_bad_values_are_refused():
     off = make_dataset(split, DataConfig(name="synthetic", autotune="off"), 16, training=False)
     assert on.options().autotune.enabled is True and off.options().autotune.enabled is False
     with pytest.raises(ValueError, match=r"data.autotune: expected one of \['auto', 'on', 'off'\], received 'fast'"):
-        make_dataset(split, DataConfig(name="synthetic", autotune="fast"), 16, training=False)
+        RunConfig.from_dict({"data": {"name": "synthetic", "autotune": "fast"}})  # refused when loaded

@@ -93,7 +93,7 @@ def test_resume_refuses_another_config(tmp_path):
 
 def test_kill_9_then_resume_from_cli(tmp_path):
     """A real `kill -9` of `vaelab train` mid-run, then `--resume`: same history as an uninterrupted run."""
-    common = ["--config", str(Path(__file__).parents[1] / "configs" / "smoke.yaml"), "--output-dir", str(tmp_path),
+    common = ["--config", "smoke", "--output-dir", str(tmp_path),
               "--epochs", "6", "--set", "train.steps_per_epoch=4", "--set", "train.verbose=0",
               "--set", "train.report=false"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -153,8 +153,8 @@ def test_atomic_checkpoint_survives_a_crash_while_writing(tmp_path, monkeypatch)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(result.model, "save", half_write_then_die)
-    with pytest.raises(OSError, match=r"writing checkpoint .*last.keras failed \(No space left on device\); "
-                                      r"the previous checkpoint is intact"):
+    with pytest.raises(OSError, match=r"writing .*last.keras failed \(No space left on device\); "
+                                      r"its previous version is intact"):
         ckpt.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.0})
     assert (result.run_dir / "checkpoints" / "last.keras").read_bytes() == before
     assert not list((result.run_dir / "checkpoints").glob(".*tmp*"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 
 from vaelab.config import LossConfig
-from vaelab.runs import save_model_atomic, write_atomic
+from vaelab.runs import BACKUP_METADATA, read_backup_metadata, save_model_atomic, write_atomic
 from vaelab.schedules import beta_at
 
 
@@ -72,8 +72,8 @@ class NaNGuard(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)) and self.message is None:
             self.message = (
-                f"loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}; training stopped "
-                "and the last good checkpoint was kept. Likely causes: a learning rate too high "
+                f"loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}; training stopped. "
+                "Likely causes: a learning rate too high "
                 "(try train.learning_rate smaller or train.clipnorm=1.0), or exp(z_log_var) overflowing "
                 "(set model.z_log_var_clip=10), or inputs outside [0, 1] with the bernoulli likelihood."
             )
@@ -114,18 +114,19 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     Keras writes `latest.weights.h5` and then `training_metadata.json` in place: a kill between the
     two leaves weights of epoch k+1 labelled epoch k. Here each epoch's weights go to a new file
     (temp name + rename) and the metadata, renamed into place last, names that file: it is the
-    commit point. Epochs with a non-finite loss are not backed up.
+    commit point. Epochs with a non-finite loss are not backed up. The backup is not deleted when
+    training ends: `runs.save_final` removes it only once the final model is safely on disk, so a
+    crash during the final save still resumes from the last epoch.
     """
 
-    METADATA = "training_metadata.json"
+    METADATA = BACKUP_METADATA
 
     def __init__(self, backup_dir: str | Path):
-        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=True)
+        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
 
     @staticmethod
     def read_metadata(backup_dir: str | Path) -> dict | None:
-        f = Path(backup_dir) / AtomicBackupAndRestore.METADATA
-        return json.loads(f.read_text()) if f.is_file() else None
+        return read_backup_metadata(backup_dir)
 
     def on_train_begin(self, logs=None):
         meta = self.read_metadata(self.backup_dir)

@@ -13,11 +13,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -26,68 +28,79 @@ class ConfigError(ValueError):
     """A configuration value or key is invalid."""
 
 
+def choice(default: str, registry: str) -> Any:
+    """A str field whose value must be a name in `registry` ("module:NAME", imported when checked)."""
+    return field(default=default, metadata={"registry": registry})
+
+
+def bounded(default: Any, *, gt: float | None = None, ge: float | None = None, le: float | None = None) -> Any:
+    """A numeric field with bounds, checked when the config is loaded (None values are not checked)."""
+    return field(default=default, metadata={"gt": gt, "ge": ge, "le": le})
+
+
 @dataclass
 class DataConfig:
-    name: str = "digits"
+    name: str = choice("digits", "vaelab.data:DATASETS")
     data_dir: str | None = None  # else $VAELAB_DATA_DIR, then the Keras cache, then download
-    image_size: int | None = None  # resize to (S, S); CelebA default 64
-    crop: int | None = None  # CelebA centre crop (square side), default 140 for 178x218 images
-    binarize: str = "none"  # none | static | dynamic (re-sampled every epoch)
-    train_limit: int | None = None  # use only the first N training images (quick runs)
-    test_limit: int | None = None
+    image_size: int | None = bounded(None, ge=4)  # resize to (S, S); CelebA default 64
+    crop: int | None = bounded(None, ge=1)  # CelebA centre crop (square side), default 140 for 178x218 images
+    binarize: Literal["none", "static", "dynamic"] = "none"  # none | static | dynamic (re-sampled every epoch)
+    train_limit: int | None = bounded(None, ge=1)  # use only the first N training images (quick runs)
+    test_limit: int | None = bounded(None, ge=1)
     validation: bool = True  # evaluate on the test split after each epoch
     cache: str | None = None  # directory for an on-disk cache of preprocessed images ("" = memory)
-    shuffle_buffer: int = 10_000
+    shuffle_buffer: int = bounded(10_000, ge=1)
     verify_checksums: bool = True
-    autotune: str = "auto"  # tf.data autotuner: auto (off on CPU-only machines, see docs/speed.md) | on | off
+    autotune: Literal["auto", "on", "off"] = "auto"  # tf.data autotuner; auto = off on CPU-only machines (speed.md)
 
 
 @dataclass
 class ModelConfig:
-    kind: str = "vae"  # vae | ae
-    architecture: str = "conv"  # conv | dense
-    latent_dim: int = 2
-    filters: list[int] = field(default_factory=lambda: [32, 64])  # conv: one entry per layer
-    kernel_sizes: list[int] = field(default_factory=lambda: [3, 3])
-    strides: list[int] = field(default_factory=lambda: [2, 2])
-    hidden_units: list[int] = field(default_factory=lambda: [256])  # dense: one entry per layer
-    activation: str = "relu"  # relu | leaky_relu | selu | elu | gelu | tanh
+    kind: Literal["vae", "ae"] = "vae"
+    architecture: str = choice("conv", "vaelab.models:ARCHITECTURES")  # conv | dense
+    latent_dim: int = bounded(2, ge=1)
+    filters: list[int] = field(default_factory=lambda: [32, 64], metadata={"ge": 1})  # conv: one per layer
+    kernel_sizes: list[int] = field(default_factory=lambda: [3, 3], metadata={"ge": 1})
+    strides: list[int] = field(default_factory=lambda: [2, 2], metadata={"ge": 1})
+    hidden_units: list[int] = field(default_factory=lambda: [256], metadata={"ge": 1})  # dense: one per layer
+    activation: str = choice("relu", "vaelab.models.heads:ACTIVATIONS")  # relu | leaky_relu | selu | gelu | ...
     batch_norm: bool = False
-    dropout: float = 0.0
-    extra_dense: int = 0  # units of a Dense layer between Flatten and z_mean/z_log_var (0 = none)
-    likelihood: str = "bernoulli"  # bernoulli (sigmoid + BCE) | gaussian (sigmoid + squared error)
-    z_log_var_clip: float | None = None  # clamp z_log_var to [-c, c] against exp() overflow
+    dropout: float = bounded(0.0, ge=0.0, le=0.95)
+    extra_dense: int = bounded(0, ge=0)  # units of a Dense layer between Flatten and z_mean/z_log_var (0 = none)
+    likelihood: str = choice("bernoulli", "vaelab.losses:RECONSTRUCTION")  # bernoulli (BCE) | gaussian (squared error)
+    z_log_var_clip: float | None = bounded(None, gt=0.0)  # clamp z_log_var to [-c, c] against exp() overflow
 
 
 @dataclass
 class LossConfig:
-    strategy: str = "train_step"  # encoder_layer | multi_output | model_add_loss | train_step
-    beta: float = 1.0  # KL weight (final value when a schedule is used)
-    beta_schedule: str = "constant"  # constant | linear_warmup | cyclical
-    warmup_epochs: int = 10  # linear_warmup: epochs from beta_start to beta
-    beta_start: float = 0.0
-    cycle_epochs: int = 10  # cyclical: length of one cycle
-    cycle_ratio: float = 0.5  # cyclical: share of a cycle spent increasing beta
+    strategy: str = choice("train_step", "vaelab.strategies:STRATEGIES")  # where the KL term enters (kl-loss.md)
+    beta: float = bounded(1.0, ge=0.0)  # KL weight (final value when a schedule is used)
+    beta_schedule: str = choice("constant", "vaelab.schedules:SCHEDULES")  # constant | linear_warmup | cyclical
+    warmup_epochs: int = bounded(10, ge=0)  # linear_warmup: epochs from beta_start to beta
+    beta_start: float = bounded(0.0, ge=0.0)
+    cycle_epochs: int = bounded(10, ge=1)  # cyclical: length of one cycle
+    cycle_ratio: float = bounded(0.5, gt=0.0, le=1.0)  # cyclical: share of a cycle spent increasing beta
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    lr_schedule: str = "constant"  # constant | cosine
-    clipnorm: float | None = None
-    seed: int = 0
-    steps_per_epoch: int | None = None
-    jit_compile: str = "auto"  # auto | on | off (auto = off on CPU, on on GPU; see docs/speed.md)
-    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (heads, output and loss stay float32)
-    early_stopping_patience: int | None = None
-    distribute: str = "none"  # none | mirrored | multi_worker
+    epochs: int = bounded(10, ge=1)
+    batch_size: int = bounded(128, ge=1)
+    learning_rate: float = bounded(1e-3, gt=0.0)
+    optimizer: str = "adam"  # any Keras optimizer name (adam, adamw, sgd, rmsprop, ...)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    clipnorm: float | None = bounded(None, gt=0.0)
+    seed: int = bounded(0, ge=0)
+    steps_per_epoch: int | None = bounded(None, ge=1)
+    jit_compile: Literal["auto", "on", "off"] = "auto"  # auto = off on CPU, on on GPU (docs/speed.md)
+    # heads, output and loss stay float32 under the mixed policies
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
+    early_stopping_patience: int | None = bounded(None, ge=0)
+    distribute: str = choice("none", "vaelab.train:DISTRIBUTE")  # none | mirrored | multi_worker
     output_dir: str = "runs"
     run_name: str | None = None
     overwrite: bool = False
-    verbose: int = 1
+    verbose: int = bounded(1, ge=0, le=2)
     report: bool = True
 
 
@@ -101,9 +114,16 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def validated(self) -> RunConfig:
+        """This config checked like a loaded one (for configs built with the dataclass constructors)."""
+        return RunConfig.from_dict(self.to_dict())
+
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, where: str = "config") -> RunConfig:
-        return _from_dict(cls, d or {}, where)
+        """Builds and validates a config: types, bounds, registered names and cross-field rules."""
+        cfg = _from_dict(cls, d or {}, where)
+        _check_consistency(cfg, where)
+        return cfg
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -116,6 +136,11 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Checks `value` against the annotation `tp`; returns it (ints are accepted for floats)."""
     origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = list(typing.get_args(tp))
+        if value not in choices or isinstance(value, bool):
+            raise ConfigError(f"{key}: expected one of {choices}, received {value!r}")
+        return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -134,6 +159,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a list of {_type_name(item_tp)}, received {value!r}")
         return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, received {value!r}")
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -142,14 +169,32 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: expected {_type_name(tp)}, received {value!r} ({type(value).__name__})")
 
 
+def _check_field(value: Any, f: dataclasses.Field, key: str) -> None:
+    """The field's bounds (`bounded`) and registry (`choice`), from its metadata."""
+    meta = f.metadata
+    for v in value if isinstance(value, list) else [value]:
+        if v is None or isinstance(v, (str, bool)):
+            continue
+        for op, bound, ok in (("gt", ">", lambda a, b: a > b), ("ge", ">=", lambda a, b: a >= b),
+                              ("le", "<=", lambda a, b: a <= b)):
+            if meta.get(op) is not None and not ok(v, meta[op]):
+                raise ConfigError(f"{key}: expected a value {bound} {meta[op]}, received {value!r}")
+    if meta.get("registry"):
+        module, name = meta["registry"].split(":")
+        registry = getattr(importlib.import_module(module), name)  # a Registry or a list of names
+        if value not in registry:
+            kind = getattr(registry, "kind", key.rsplit(".", 1)[-1])
+            raise ConfigError(f"{key}: unknown {kind} {value!r}; choose from {list(registry)}")
+
+
 def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
     if not isinstance(d, dict):
-        raise ConfigError(f"{where}: expected a mapping, received {d!r}")
+        raise ConfigError(f"{where}: expected a mapping of keys to values, received {d!r}")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(d) - set(names))
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; choose from {names}")
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; choose from {list(fields)}")
     kwargs = {}
     for name, value in d.items():
         tp = hints[name]
@@ -158,7 +203,50 @@ def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
             kwargs[name] = _from_dict(tp, value, key)
         else:
             kwargs[name] = _coerce(value, tp, key)
+            _check_field(kwargs[name], fields[name], key)
     return cls(**kwargs)
+
+
+def _check_consistency(cfg: RunConfig, where: str) -> None:
+    """Rules that involve more than one field."""
+    from vaelab.data import DATASETS
+
+    def fail(key: str, text: str):
+        raise ConfigError(f"{key if where == 'config' else f'{where}: {key}'}: {text}")
+
+    info = DATASETS.info(cfg.data.name)
+    if cfg.data.image_size is not None and not info.get("resizable"):
+        h, w, _ = info["image_shape"]
+        fail("data.image_size", f"the {cfg.data.name} dataset has a fixed size of {h}x{w}, received "
+             f"{cfg.data.image_size}; remove data.image_size (resizing works for {_resizable(DATASETS)})")
+    if cfg.data.crop is not None and not info.get("croppable"):
+        fail("data.crop", f"only {[n for n in DATASETS if DATASETS.info(n).get('croppable')]} can be cropped, "
+             f"received data.crop={cfg.data.crop} for {cfg.data.name}; remove data.crop")
+    from vaelab.models import ARCHITECTURES
+
+    try:
+        ARCHITECTURES.get(cfg.model.architecture).check(cfg.model)
+    except ValueError as e:
+        raise ConfigError(str(e) if where == "config" else f"{where}: {e}") from None
+    optimizers = _keras_optimizer_names()
+    if cfg.train.optimizer.lower() not in optimizers:
+        fail("train.optimizer", f"unknown optimizer {cfg.train.optimizer!r}; choose from {optimizers}")
+
+
+def _keras_optimizer_names() -> list[str]:
+    """Keras's optimizer class names in lower case (what `keras.optimizers.get` takes), found without
+    building one: an optimizer creates variables, which would start TensorFlow before a distribution
+    strategy is set up."""
+    import keras
+
+    base = keras.optimizers.Optimizer
+    return sorted(c.__name__.lower() for c in vars(keras.optimizers).values()
+                  if isinstance(c, type) and issubclass(c, base) and c is not base
+                  and c.__name__ not in ("LossScaleOptimizer", "MultiOptimizer"))
+
+
+def _resizable(datasets) -> list[str]:
+    return [n for n in datasets if datasets.info(n).get("resizable")]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -169,38 +257,78 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     path = key.strip().split(".")
     if len(path) != 2 or not all(path):
         raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. train.epochs=5")
-    return path, yaml.safe_load(raw) if raw.strip() else None
+    if not raw.strip():
+        return path, None
+    try:
+        return path, yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({problem}); quote strings, "
+                          "write lists as [1, 2]") from None
 
 
-def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Applies dotted overrides to a plain dict (validation happens in `RunConfig.from_dict`)."""
+def apply_overrides(d: dict[str, Any], overrides: list[str | tuple[str, Any]]) -> dict[str, Any]:
+    """Applies overrides in order to a plain dict (validation happens in `RunConfig.from_dict`).
+
+    Each override is a "section.key=value" text (the value parsed as YAML) or a ("section.key", value)
+    pair whose value is taken as it is (the CLI's typed shortcut flags).
+    """
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
     sections = [f.name for f in dataclasses.fields(RunConfig)]
-    for text in overrides:
-        (section, key), value = parse_override(text)
+    for item in overrides:
+        if isinstance(item, str):
+            path, value = parse_override(item)
+            dotted = ".".join(path)
+        else:
+            dotted, value = item
+        section, key = dotted.split(".", 1)
         if section not in sections:
-            raise ConfigError(f"--set {text!r}: unknown section {section!r}; choose from {sections}")
+            raise ConfigError(f"--set {dotted}=...: unknown section {section!r}; choose from {sections}")
+        if not isinstance(out.get(section, {}), dict):
+            raise ConfigError(f"{section}: expected a mapping of keys to values, received {out[section]!r}")
         out.setdefault(section, {})[key] = value
     return out
 
 
+def resolve_config_path(path: str | Path) -> Path:
+    """A config file path, or the packaged file of a preset name (`mnist_vae`, see `vaelab config list`)."""
+    from vaelab import presets
+
+    p = Path(path)
+    if p.is_file():
+        return p
+    preset = presets.path(str(path))
+    if preset is not None:
+        return preset
+    raise ConfigError(f"config {path}: no such file and no preset of that name; presets: {presets.names()} "
+                      "(vaelab config list)")
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A config file's sections as a plain dict (not validated yet)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
+    """A config file's (or preset's) sections as a plain dict (types not validated yet)."""
+    path = resolve_config_path(path)
     try:
-        d = yaml.safe_load(path.read_text()) or {}
+        d = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (UTF-8) file; a config is a YAML file such as "
+                          "`train:\n  epochs: 5`") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it ({e.strerror})") from None
     if not isinstance(d, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections, received {type(d).__name__}")
+        raise ConfigError(f"{path}: expected a mapping of sections (data, model, loss, train), "
+                          f"received {type(d).__name__}")
+    for section, values in d.items():
+        if values is not None and not isinstance(values, dict):
+            raise ConfigError(f"{path}: section {section!r}: expected a mapping of keys to values, "
+                              f"received {values!r}")
     return d
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+def load_config(path: str | Path | None = None, overrides: list[str | tuple[str, Any]] | None = None,
                 base: dict[str, Any] | None = None) -> RunConfig:
-    """Defaults <- `base` (a preset) <- YAML file (if any) <- `section.key=value` overrides; validated."""
+    """Defaults <- `base` (a preset) <- YAML file or preset name (if any) <- overrides; validated."""
     d: dict[str, Any] = dict(base or {})
     if path is not None:
         loaded = read_yaml(path)

@@ -212,9 +212,20 @@ def _upscale(images: np.ndarray, scale: int) -> np.ndarray:
     return images.repeat(scale, axis=1).repeat(scale, axis=2)
 
 
+def check_png_path(path: str | Path, option: str = "output") -> Path:
+    """`path` if it names a .png file that can be written, else a ValueError saying what to pass."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"{option}: expected a file name ending in .png, received {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"{option}: {path} is a directory; give a file name ending in .png")
+    return path
+
+
 def _imsave(path: Path, image: np.ndarray) -> None:
     from matplotlib.image import imsave
 
+    check_png_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     imsave(path, image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
 

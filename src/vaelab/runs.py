@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 from vaelab.config import RunConfig, dump_config
 
@@ -32,6 +31,9 @@ CONFIG = "config.yaml"
 HISTORY = "history.csv"
 MODEL = "model.keras"
 METRICS = "metrics.json"
+BACKUP = "backup"
+BACKUP_METADATA = "training_metadata.json"
+FINAL = (MODEL, "encoder.keras", "decoder.keras")
 
 
 def environment() -> dict:
@@ -98,13 +100,67 @@ def save_model_atomic(model, path: str | Path) -> None:
     """`model.save(path)` via a temp file + rename: a crash never leaves a half-written file at `path`."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp.keras")
+    previous = "its previous version is intact" if path.is_file() else "no earlier version of it exists"
     try:
         model.save(tmp)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise OSError(e.errno, f"writing checkpoint {path} failed ({e.strerror or e}); "
-                               "the previous checkpoint is intact") from e
+        raise OSError(e.errno, f"writing {path} failed ({e.strerror or e}); {previous}. Free disk space "
+                               "(or raise the file size limit) and resume the run") from e
     os.replace(tmp, path)
+
+
+def save_final(model, run_dir: Path) -> None:
+    """model/encoder/decoder `.keras`, each atomically; the resume state goes only after all three are saved."""
+    for name, obj in zip(FINAL, (model, model.encoder, model.decoder), strict=True):
+        save_model_atomic(obj, run_dir / name)
+    shutil.rmtree(run_dir / BACKUP, ignore_errors=True)
+
+
+def read_backup_metadata(backup_dir: str | Path) -> dict | None:
+    """The resume state's commit record {"epoch", "weights"} (None when there is none)."""
+    f = Path(backup_dir) / BACKUP_METADATA
+    if not f.is_file():
+        return None
+    try:
+        meta = json.loads(f.read_text())
+        return {"epoch": int(meta["epoch"]), "batch": int(meta.get("batch", 0)), "weights": str(meta["weights"])}
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{f}: the resume state is damaged (expected JSON with epoch and weights); "
+                         f"start a new run, or load checkpoints/last.keras") from None
+
+
+def has_finished_epoch(run_dir: Path) -> bool:
+    """Whether the run has anything worth keeping (a finished epoch's checkpoint or resume state)."""
+    return (run_dir / "checkpoints" / "last.keras").is_file() or read_backup_metadata(run_dir / BACKUP) is not None
+
+
+def resume_point(run_dir: str | Path, cfg: RunConfig) -> int:
+    """The epoch a resumed run starts from; refuses runs that cannot be resumed, saying why."""
+    run_dir = Path(run_dir)
+    saved = read_run_config(run_dir)
+    ignore = {"train": {"epochs", "verbose", "report", "overwrite"}}  # may change on resume
+    a, b = saved.to_dict(), cfg.to_dict()
+    diffs = [f"{section}.{key}: run has {a[section][key]!r}, now {b[section][key]!r}"
+             for section in a for key in a[section]
+             if key not in ignore.get(section, ()) and a[section][key] != b[section][key]]
+    if diffs:
+        raise ValueError(f"cannot resume {run_dir}: it was made with another config ({'; '.join(diffs)})")
+    meta = read_backup_metadata(run_dir / BACKUP)
+    if meta is None and (run_dir / MODEL).is_file():
+        raise ValueError(f"cannot resume {run_dir}: it already finished ({MODEL} exists, no resume state left); "
+                         "to train longer, start a new run")
+    return meta["epoch"] if meta else 0  # killed during its first epoch: start it again
+
+
+def truncate_history(run_dir: Path, epochs_done: int) -> None:
+    """Drops history rows past the last backed-up epoch (a crash can land between the two writes)."""
+    path = run_dir / HISTORY
+    if not path.is_file():
+        return
+    with open(path, newline="") as f:  # keep CSVLogger's \r\n line ends as they are
+        lines = f.readlines()
+    write_atomic(path, "".join(lines[: 1 + epochs_done]), newline="")
 
 
 def write_run_metadata(path: Path, cfg: RunConfig, argv: list[str] | None = None, **extra) -> None:
@@ -114,11 +170,16 @@ def write_run_metadata(path: Path, cfg: RunConfig, argv: list[str] | None = None
 
 
 def read_run_config(path: str | Path) -> RunConfig:
+    """A run directory's resolved config (checked like any loaded config)."""
+    from vaelab.config import read_yaml
+
     path = Path(path)
     f = path / CONFIG
+    if not path.is_dir():
+        raise FileNotFoundError(f"run directory {path} not found")
     if not f.is_file():
         raise FileNotFoundError(f"{path} is not a vaelab run directory: {CONFIG} not found")
-    return RunConfig.from_dict(yaml.safe_load(f.read_text()), where=str(f))
+    return RunConfig.from_dict(read_yaml(f), where=str(f))
 
 
 def read_history(run_dir: str | Path) -> dict[str, list[float]]:
@@ -169,8 +230,17 @@ def load_run(path: str | Path, checkpoint: str | None = None) -> Run:
 
     path = Path(path)
     cfg = read_run_config(path)
-    candidates = [Path(checkpoint)] if checkpoint else [path / MODEL, path / "checkpoints" / "last.keras"]
+    last = path / "checkpoints" / "last.keras"
+    candidates = [Path(checkpoint)] if checkpoint else [path / MODEL, last]
     for f in candidates:
-        if f.is_file():
+        if not f.is_file():
+            continue
+        try:
             return Run(path=path, config=cfg, model=keras.saving.load_model(f, compile=False))
-    raise FileNotFoundError(f"{path}: no trained model found (looked for {[str(c) for c in candidates]})")
+        except Exception as e:  # Keras raises many kinds for a damaged zip
+            hint = (f"; the checkpoint {last} is intact: `cp {last} {f}` restores the model from it"
+                    if f != last and last.is_file() else "")
+            raise ValueError(f"{f}: cannot load the model, the file is damaged "
+                             f"({type(e).__name__}: {' '.join(str(e).split())[:160]}){hint}") from None
+    raise FileNotFoundError(f"{path}: no trained model found (looked for {[str(c) for c in candidates]}); "
+                            "train one with `vaelab train` or resume this run with `vaelab train --resume`")

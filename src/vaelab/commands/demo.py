@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from vaelab.commands.base import COMMANDS, add_config_args, config_from_args
 
-DEMO = {
-    "data": {"name": "digits"},
-    "model": {"latent_dim": 2, "filters": [32, 64], "kernel_sizes": [3, 3], "strides": [2, 2], "extra_dense": 64},
-    "train": {"epochs": 60, "batch_size": 64, "learning_rate": 2e-3, "run_name": None, "verbose": 2},
-}
+PRESET = "digits_vae"  # the demo's settings live in the shipped preset, one source of truth
 
 
 @COMMANDS.register("demo")
@@ -21,10 +17,13 @@ class Demo:
 
     @staticmethod
     def run(args) -> int:
+        from vaelab.config import read_yaml
         from vaelab.train import fit
         from vaelab.workflow import after_training
 
-        cfg = config_from_args(args, base=DEMO)
+        base = read_yaml(PRESET)
+        base["train"] = {**base.get("train", {}), "verbose": 2}
+        cfg = config_from_args(args, base=base)
         result = fit(cfg, argv=["vaelab", "demo"])
         for line in after_training(result):
             print(line)

@@ -23,11 +23,17 @@ class Generate:
     def run(args) -> int:
         from pathlib import Path
 
-        from vaelab.plots import save_grid, save_images
+        from vaelab.plots import check_png_path, save_grid, save_images
         from vaelab.runs import load_run
 
-        if args.n < 1:
-            raise ValueError(f"-n: expected at least 1 image, received {args.n}")
+        if not 1 <= args.n <= 100_000:
+            raise ValueError(f"-n: expected 1 to 100000 images, received {args.n}")
+        if not args.std > 0:
+            raise ValueError(f"--std: expected a positive number, received {args.std}")
+        if args.scale < 0:
+            raise ValueError(f"--scale: expected 0 (automatic) or a positive factor, received {args.scale}")
+        if args.out:
+            check_png_path(args.out, "--out")
         run = load_run(args.run_dir)
         images = run.model.sample(args.n, std=args.std, seed=args.seed)  # (n, H, W, C)
         out = Path(args.out) if args.out else run.figures / "generated.png"

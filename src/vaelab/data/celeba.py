@@ -130,7 +130,7 @@ def _counts(found: Found) -> dict[str, int]:
 PROBE = Probe(_find, ("celeba", "CelebA"), _counts, f"{IMAGES}/*.jpg and {ATTRS} (+ optional {PARTITION})")
 
 
-@DATASETS.register("celeba", image_shape=(DEFAULT_SIZE, DEFAULT_SIZE, 3),
+@DATASETS.register("celeba", resizable=True, croppable=True, image_shape=(DEFAULT_SIZE, DEFAULT_SIZE, 3),
                    description="CelebA aligned faces, centre crop 140 -> 64x64 RGB, 40 binary attributes",
                    splits={"train": 182_637, "test": 19_962}, probe=PROBE)
 def load(cfg: DataConfig, split: str) -> Split:

@@ -125,7 +125,7 @@ def _layout(root: Path, image_size: int | None):
     return splits, good, channels, shape
 
 
-@DATASETS.register("folder", image_shape=None, splits=None,
+@DATASETS.register("folder", resizable=True, image_shape=None, splits=None,
                    description="any folder of images (class sub-folders -> labels); set data.data_dir")
 def load(cfg: DataConfig, split: str) -> Split:
     check_split(split)

@@ -14,15 +14,10 @@ import tensorflow as tf
 from vaelab.config import DataConfig
 from vaelab.data.base import DATASETS, Split
 
-BINARIZE = ("none", "static", "dynamic")
-AUTOTUNE = ("auto", "on", "off")
-
 
 def _with_options(ds: tf.data.Dataset, cfg: DataConfig) -> tf.data.Dataset:
     """Applies `data.autotune`. On a 2-core CPU the tf.data autotuner's threads compete with the
     training step (steps snap to multiples of ~64 ms): off there, 1.9x faster (docs/speed.md)."""
-    if cfg.autotune not in AUTOTUNE:
-        raise ValueError(f"data.autotune: expected one of {list(AUTOTUNE)}, received {cfg.autotune!r}")
     enabled = cfg.autotune == "on" or (cfg.autotune == "auto" and bool(tf.config.list_physical_devices("GPU")))
     options = tf.data.Options()
     options.autotune.enabled = enabled
@@ -68,11 +63,15 @@ def _decoded(split: Split, files: tf.data.Dataset) -> tf.data.Dataset:
     return ds.ignore_errors(log_warning=True)
 
 
-def _files(split: Split) -> tf.data.Dataset:
-    """Paths, zipped with labels before decoding so that a dropped file drops its label too."""
-    if split.labels is None:
-        return tf.data.Dataset.from_tensor_slices(split.files)
-    return tf.data.Dataset.from_tensor_slices((split.files, split.labels))
+def _files(split: Split, order: tf.Tensor | None = None) -> tf.data.Dataset:
+    """Paths (in `order`, a permutation, when given), zipped with labels before decoding so that a
+    dropped file drops its label too."""
+    files = tf.constant(split.files)
+    labels = None if split.labels is None else tf.constant(split.labels)
+    if order is not None:
+        files = tf.gather(files, order)
+        labels = None if labels is None else tf.gather(labels, order)
+    return tf.data.Dataset.from_tensor_slices(files if labels is None else (files, labels))
 
 
 def _drop_labels(ds: tf.data.Dataset, with_labels: bool) -> tf.data.Dataset:
@@ -83,8 +82,6 @@ def _drop_labels(ds: tf.data.Dataset, with_labels: bool) -> tf.data.Dataset:
 
 def _elements(split: Split, cfg: DataConfig, seed: int, with_labels: bool) -> tf.data.Dataset:
     """Single uint8 images (H, W, C) (plus labels), decoded/cached/statically binarised, unshuffled."""
-    if cfg.binarize not in BINARIZE:
-        raise ValueError(f"data.binarize: expected one of {list(BINARIZE)}, received {cfg.binarize!r}")
     if split.images is not None:
         images = split.images
         if cfg.binarize == "static":
@@ -100,18 +97,39 @@ def _elements(split: Split, cfg: DataConfig, seed: int, with_labels: bool) -> tf
     return _drop_labels(ds, with_labels)
 
 
+def _order(n: int, seed, epoch) -> tf.Tensor:
+    """A permutation of range(n) (int64) that depends only on (seed, epoch): stateless, so it is the
+    same in a resumed run, and independent of TensorFlow's global seed."""
+    key = tf.stack([tf.cast(seed, tf.int64) * 100_003 + tf.cast(epoch, tf.int64), tf.constant(0, tf.int64)])
+    return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=key)
+
+
 def _shuffled(elements: tf.data.Dataset, split: Split, cfg: DataConfig, shuffle: bool, seed, epoch,
               with_labels: bool) -> tf.data.Dataset:
-    """Elements in epoch order. Uncached streams shuffle the (cheap) file names fully before decoding,
-    so memory does not grow with a shuffle buffer of decoded images; everything else shuffles elements."""
+    """Elements in epoch order, keyed by (seed, epoch) only.
+
+    In-memory arrays and uncached file lists are fully permuted (files before decoding, so memory does
+    not grow with a buffer of decoded images). A cached stream has no random access: it is permuted
+    within consecutive blocks of `data.shuffle_buffer` elements (as local as a shuffle buffer).
+    """
     if not shuffle:
         return elements
-    order_seed = seed * 100_003 + epoch
+    n = len(split)
     if split.files is not None and cfg.cache is None:
-        files = _files(split).shuffle(len(split), seed=order_seed, reshuffle_each_iteration=False)
-        return _drop_labels(_decoded(split, files), with_labels)
-    buffer = min(cfg.shuffle_buffer, len(split))
-    return elements.shuffle(buffer, seed=order_seed, reshuffle_each_iteration=False)
+        return _drop_labels(_decoded(split, _files(split, _order(n, seed, epoch))), with_labels)
+    if split.images is not None:
+        order = _order(n, seed, epoch)
+        return elements.batch(n).map(lambda *t: tuple(tf.gather(x, order) for x in t) if len(t) > 1
+                                     else tf.gather(t[0], order)).unbatch()
+    block = min(cfg.shuffle_buffer, n)
+    blocks = elements.batch(block).enumerate()
+
+    def permute(i, xs):
+        first = xs[0] if isinstance(xs, tuple) else xs
+        order = _order(tf.shape(first, out_type=tf.int64)[0], seed, epoch * 1_000_003 + i)
+        return tuple(tf.gather(x, order) for x in xs) if isinstance(xs, tuple) else tf.gather(xs, order)
+
+    return blocks.map(permute).unbatch()
 
 
 def _batches(ds: tf.data.Dataset, split: Split, cfg: DataConfig, batch_size: int, shuffle: bool, seed,
@@ -151,22 +169,19 @@ def make_epochs(split: Split, cfg: DataConfig, batch_size: int, seed: int, first
                 steps_per_epoch: int, drop_remainder: bool = False) -> tf.data.Dataset:
     """Epochs [first_epoch, epochs) back to back, `steps_per_epoch` batches each, for `fit`.
 
-    Epoch e's order and binarisation noise depend only on (seed, e), so a resumed run sees exactly
-    the batches an uninterrupted run would have seen.
+    One pipeline whose outer elements are epoch indices: `flat_map` builds epoch e's shuffled,
+    binarised batches when e starts and releases them when it ends, so memory and start-up do not
+    grow with the number of epochs. Epoch e's order and binarisation noise depend only on (seed, e),
+    so a resumed run sees exactly the batches an uninterrupted run would have seen.
     """
     elements = _elements(split, cfg, seed, with_labels=False)  # built once, shared by every epoch
-    per_epoch = [
+
+    def epoch_batches(e):
         # repeat(): an epoch always yields exactly steps_per_epoch batches, even if a streamed split
         # turns out shorter than its file list (unreadable images skipped).
-        _batches(elements, split, cfg, batch_size, True, seed, e, drop_remainder).repeat().take(steps_per_epoch)
-        for e in range(first_epoch, epochs)
-    ]
-    if not per_epoch:
-        return elements.take(0)
-    order = tf.data.Dataset.range(len(per_epoch)).flat_map(
-        lambda i: tf.data.Dataset.from_tensors(i).repeat(steps_per_epoch)
-    )
-    ds = tf.data.Dataset.choose_from_datasets(per_epoch, order, stop_on_empty_dataset=True)
+        return _batches(elements, split, cfg, batch_size, True, seed, e, drop_remainder).repeat().take(steps_per_epoch)
+
+    ds = tf.data.Dataset.range(first_epoch, max(first_epoch, epochs)).flat_map(epoch_batches)
     return _with_options(ds.prefetch(tf.data.AUTOTUNE), cfg)
 
 

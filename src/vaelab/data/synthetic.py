@@ -24,7 +24,7 @@ def make_images(n: int, size: int = 16, channels: int = 1, seed: int = 0) -> tup
     return (np.clip(images, 0, 1) * 255).astype("uint8"), labels.astype("int64")
 
 
-@DATASETS.register("synthetic", image_shape=(16, 16, 1),
+@DATASETS.register("synthetic", resizable=True, image_shape=(16, 16, 1),
                    description="deterministic blobs, 10 classes (tests)", splits=SIZES)
 def load(cfg: DataConfig, split: str) -> Split:
     check_split(split)

@@ -35,6 +35,8 @@ def _block(h, conv, cfg: ModelConfig):
 
 @ARCHITECTURES.register("conv")
 class Conv:
+    check = staticmethod(_check)  # called when a config is loaded
+
     @staticmethod
     def encoder_trunk(cfg: ModelConfig, x):
         h = x  # (B, H, W, C)

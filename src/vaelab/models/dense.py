@@ -13,6 +13,11 @@ from vaelab.models.heads import ARCHITECTURES, activation
 @ARCHITECTURES.register("dense")
 class Dense:
     @staticmethod
+    def check(cfg: ModelConfig) -> None:  # called when a config is loaded
+        if not cfg.hidden_units:
+            raise ValueError("model.hidden_units: expected at least one layer, received []")
+
+    @staticmethod
     def encoder_trunk(cfg: ModelConfig, x):
         h = layers.Flatten()(x)  # (B, H*W*C)
         for units in cfg.hidden_units:
