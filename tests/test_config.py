@@ -97,7 +97,8 @@ def test_typed_overrides_are_taken_as_they_are():
 
 def test_config_files_that_are_not_configs(tmp_path):
     (tmp_path / "scalar.yaml").write_text("data: 5\n")
-    with pytest.raises(ConfigError, match=r"scalar.yaml: section 'data': expected a mapping of keys to values, received 5"):
+    with pytest.raises(ConfigError, match=r"scalar.yaml: section 'data': expected a mapping of keys to values, "
+                                          r"received 5"):
         load_config(tmp_path / "scalar.yaml")
     (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
     with pytest.raises(ConfigError, match=r"binary.yaml: not a text \(UTF-8\) file"):

@@ -17,6 +17,7 @@ import time
 
 import pytest
 from conftest import tiny_config
+from helpers import require
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -26,8 +27,11 @@ LOADED_NEW = """([id, old, width]) => { const img = document.getElementById(id);
   return img.src.startsWith('blob:') && img.src !== old && img.complete && img.naturalWidth === width; }"""
 # Playwright gives every launch a fresh, empty user-data dir of its own.
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None,
-                                reason="Debian chromium is not installed; run .ci/install-browser.sh")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _chromium():
+    require(CHROMIUM is not None, "Debian chromium", "run .ci/install-browser.sh")
 
 
 @pytest.fixture(scope="module")

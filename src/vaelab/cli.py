@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 
 from vaelab import __version__
 
@@ -58,6 +59,19 @@ def start_tensorflow(verbose: bool = False) -> None:
         tf.config.list_physical_devices()
 
 
+def _one_line_warnings(command: str) -> None:
+    """vaelab's own warnings as one line each (`vaelab train: warning: ...`); others keep Python's format."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if f"{os.sep}vaelab{os.sep}" in filename and issubclass(category, UserWarning):
+            print(f"vaelab {command}: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vaelab.commands import COMMANDS
 
@@ -85,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    _one_line_warnings(args.command)
     try:
         start_tensorflow(args.verbose)
         return int(args.handler(args) or 0)

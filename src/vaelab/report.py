@@ -117,9 +117,9 @@ def _table(d: dict) -> str:
 
 
 def _history_table(history: dict[str, list[float]]) -> str:
+    n = len(history.get("epoch", []))
     keys = [k for k in ("epoch", "loss", "reconstruction_loss", "kl_loss", "beta", "val_loss", "time")
-            if k in history]
-    n = len(history[keys[0]]) if keys else 0
+            if len(history.get(k, [])) == n]  # a column with gaps (NA cells) is left out of the table
     picks = sorted({0, n // 4, n // 2, 3 * n // 4, n - 1}) if n else []
     head = "".join(f"<th>{k}</th>" for k in keys)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(history[k][i])}</td>" for k in keys) + "</tr>" for i in picks)

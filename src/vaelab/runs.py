@@ -195,9 +195,10 @@ def read_history(run_dir: str | Path) -> dict[str, list[float]]:
         for row in csv.DictReader(fh):
             for k, v in row.items():
                 try:
-                    out.setdefault(k, []).append(float(v))
+                    value = float(v)
                 except (TypeError, ValueError):
                     continue
+                out.setdefault(k, []).append(value)
     return out
 
 

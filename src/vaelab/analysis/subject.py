@@ -59,7 +59,7 @@ def load_subject(run_dir: str | Path, model=None, limit: int | None = 2000,
         cfg, model = run.config, run.model
     else:
         cfg = runs.read_run_config(run_dir)
-    images, split = load_arrays(cfg.data, "test", limit=limit)
+    images, split = load_arrays(cfg.data, "test", limit=limit, fallback="train")
     subject = Subject(model, images, split.labels, split.label_names)
     if split.labels is not None and classifier_limit != 0:
         train_images, train_split = load_arrays(cfg.data, "train", limit=classifier_limit)

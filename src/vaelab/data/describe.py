@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from vaelab.data.base import DATASETS
-from vaelab.data.sources import DataFormatError, Probe, search
+from vaelab.data.sources import DataFormatError, Probe, partial_copy_error, search
 
 BUILTIN = {"digits": "bundled with scikit-learn", "synthetic": "generated"}
 
@@ -40,6 +40,8 @@ def describe_datasets(data_dir: str | None = None) -> list[dict[str, Any]]:
             row["looked_in"] = [str(p) for p in looked]
             if found is None:
                 row["note"] = f"absent; expected {probe.expects}"
+            elif found.missing:
+                row["error"] = str(partial_copy_error(name, found))
             else:
                 row.update(found=True, path=str(found.root))
                 try:

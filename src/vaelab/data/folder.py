@@ -132,9 +132,7 @@ def load(cfg: DataConfig, split: str) -> Split:
     root = _root(cfg)
     splits, good, channels, shape = _layout(root, cfg.image_size)
     names, files, ids = splits[split]
-    keep = [i for i, f in enumerate(files) if f in good]
-    if not keep:
-        raise DataFormatError(f"folder {root}: no usable images in the {split} split")
+    keep = [i for i, f in enumerate(files) if f in good]  # may be empty: load_split says so in one place
     hw = (cfg.image_size, cfg.image_size) if cfg.image_size else shape
     labels = np.array([ids[i] for i in keep], "int64") if names else None
     return Split(image_shape=(*hw, channels), files=[str(files[i]) for i in keep],

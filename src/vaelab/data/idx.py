@@ -40,7 +40,24 @@ def read_header(path: str | Path) -> tuple[int, tuple[int, ...]]:
                               f"0x{LABELS_MAGIC:08x} (labels), received 0x{magic:08x}")
     if len(raw) < 4 * ndim:
         raise DataFormatError(f"{path}: truncated IDX header")
-    return magic, tuple(int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in range(ndim))
+    _check_size(path, 4 + 4 * ndim + int(np.prod(dims)), dims)
+    return magic, dims
+
+
+def _check_size(path: Path, expected: int, dims: tuple[int, ...]) -> None:
+    """Cheap completeness check: the file size (or, for gzip, the uncompressed size stored in its last 4
+    bytes, modulo 2**32) must match what the header announces. Catches truncated and padded files."""
+    if path.name.endswith(".gz"):
+        with open(path, "rb") as f:
+            f.seek(-4, 2)
+            size = int.from_bytes(f.read(4), "little")
+        expected %= 2**32
+    else:
+        size = path.stat().st_size
+    if size != expected:
+        raise DataFormatError(f"{path}: incomplete or damaged: the header announces {dims} ({expected:,} bytes), "
+                              f"the file holds {size:,}; download it again")
 
 
 def read_idx(path: str | Path, magic: int) -> np.ndarray:

@@ -27,28 +27,30 @@ FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal"
 EXPECTS = ", ".join(f"{s}.gz" for s in STEMS.values())
 
 
-def _idx_files(d: Path, dataset: str) -> dict[str, Path] | None:
-    files = {}
+def _idx_files(d: Path, dataset: str) -> Found | None:
+    """The four IDX files in `d` (a partial copy has `missing` set), or None (none there, or the other dataset)."""
+    files, missing = {}, []
     for role, stem in STEMS.items():
         path = next((p for p in (d / f"{stem}.gz", d / stem) if p.is_file()), None)
         if path is None:
-            return None
-        files[role] = path
+            missing.append(f"{stem}.gz")
+        else:
+            files[role] = path
+    if not files:
+        return None
     other = "fashion_mnist" if dataset == "mnist" else "mnist"  # same names: tell them apart by size
     if all(checksums.KNOWN[other][p.name][0] == p.stat().st_size for p in files.values()
            if p.name in checksums.KNOWN[other]) and all(p.name.endswith(".gz") for p in files.values()):
         return None
-    return files
+    return Found(d, "idx", files, missing)
 
 
 def _finder(dataset: str):
     def find(d: Path) -> Found | None:
-        files = _idx_files(d, dataset)
-        if files is not None:
-            return Found(d, "idx", files)
-        if dataset == "mnist" and (d / "mnist.npz").is_file():
+        found = _idx_files(d, dataset)
+        if dataset == "mnist" and (found is None or found.missing) and (d / "mnist.npz").is_file():
             return Found(d, "npz", {"npz": d / "mnist.npz"})
-        return None
+        return found
 
     return find
 
@@ -77,6 +79,8 @@ def _counts(found: Found) -> dict[str, int]:
     if found.layout == "npz":
         with np.load(found.files["npz"]) as f:
             return {"train": len(f["y_train"]), "test": len(f["y_test"])}
+    for s in ("train", "test"):
+        read_header(found.files[f"{s}_images"])  # headers and sizes of all four files are checked
     return {s: read_header(found.files[f"{s}_labels"])[1][0] for s in ("train", "test")}
 
 

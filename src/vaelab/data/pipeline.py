@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,18 @@ def _with_options(ds: tf.data.Dataset, cfg: DataConfig) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
+class EmptySplitError(ValueError):
+    """A dataset split holds no examples."""
+
+
 def load_split(cfg: DataConfig, split: str) -> Split:
-    """Loads a registered dataset's split, applying `train_limit`/`test_limit`."""
+    """Loads a registered dataset's split, applying `train_limit`/`test_limit`; refuses an empty one."""
     s = DATASETS.get(cfg.name)(cfg, split)
+    if len(s) == 0:
+        fix = ("put images in it (or train with data.validation=false; evaluate with --split train)"
+               if split == "test" else "put images in it")
+        where = s.source or cfg.data_dir or "the data folder"
+        raise EmptySplitError(f"{cfg.name}: the {split} split at {where} is empty (0 images); {fix}")
     return s.take(cfg.train_limit if split == "train" else cfg.test_limit)
 
 
@@ -185,13 +195,21 @@ def make_epochs(split: Split, cfg: DataConfig, batch_size: int, seed: int, first
     return _with_options(ds.prefetch(tf.data.AUTOTUNE), cfg)
 
 
-def load_arrays(cfg: DataConfig, split: str = "test", limit: int | None = None) -> tuple[np.ndarray, Split]:
+def load_arrays(cfg: DataConfig, split: str = "test", limit: int | None = None,
+                fallback: str | None = None) -> tuple[np.ndarray, Split]:
     """(images float32 (N, H, W, C) in [0, 1], the Split with its labels) for analysis and plots.
 
     For streamed splits, a file that fails to decode is dropped with its label; the returned Split is
-    then an in-memory one holding exactly the images returned.
+    then an in-memory one holding exactly the images returned. With `fallback` (a split name), an
+    empty `split` is replaced by that one, with a warning (figures of a run whose data has no test images).
     """
-    s = load_split(cfg, split).take(limit)
+    try:
+        s = load_split(cfg, split).take(limit)
+    except EmptySplitError as e:
+        if fallback is None:
+            raise
+        warnings.warn(f"{e}; using the {fallback} split instead", stacklevel=2)
+        s = load_split(cfg, fallback).take(limit)
     if s.images is not None:
         return s.images.astype("float32") / 255.0, s
     plain = DataConfig(**{**cfg.__dict__, "binarize": "none", "cache": None})

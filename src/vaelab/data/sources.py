@@ -32,6 +32,7 @@ class Found:
     root: Path
     layout: str
     files: dict[str, Path] = field(default_factory=dict)  # role -> path
+    missing: list[str] = field(default_factory=list)  # expected files absent: a partial copy, not usable
 
 
 Finder = Callable[[Path], "Found | None"]
@@ -69,14 +70,23 @@ DOWNLOADERS: dict[str, Callable[[], None]] = {
 
 def search(name: str, data_dir: str | None, find: Finder,
            subdirs: tuple[str, ...]) -> tuple[Found | None, list[Path]]:
-    """(the first local match or None, the directories looked in), without downloading."""
+    """(the first complete local copy, else the first partial one (`missing` set), else None; the
+    directories looked in), without downloading."""
     looked = candidate_dirs(data_dir, *subdirs)
+    partial = None
     for d in looked:
         if d.is_dir():
             found = find(d)
-            if found is not None:
+            if found is not None and not found.missing:
                 return found, looked
-    return None, looked
+            partial = partial or found
+    return partial, looked
+
+
+def partial_copy_error(name: str, found: Found) -> DataNotFoundError:
+    have = ", ".join(sorted(p.name for p in found.files.values()))
+    return DataNotFoundError(f"{name}: incomplete copy in {found.root}: missing {', '.join(found.missing)} "
+                             f"(found {have}); add the missing file(s) there")
 
 
 def locate(name: str, data_dir: str | None, find: Finder, subdirs: tuple[str, ...], expects: str) -> Found:
@@ -90,6 +100,8 @@ def locate(name: str, data_dir: str | None, find: Finder, subdirs: tuple[str, ..
         expects: human description of the expected files, used in the error.
     """
     found, looked = search(name, data_dir, find, subdirs)
+    if found is not None and found.missing:
+        raise partial_copy_error(name, found)
     if found is not None:
         return found
     download = DOWNLOADERS.get(name)
@@ -103,7 +115,7 @@ def locate(name: str, data_dir: str | None, find: Finder, subdirs: tuple[str, ..
             why = f"download failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         else:
             found, looked = search(name, data_dir, find, subdirs)
-            if found is not None:
+            if found is not None and not found.missing:
                 return found
             why = "download finished but the expected files are still missing"
     places = ", ".join(str(p) for p in looked)

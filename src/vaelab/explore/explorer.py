@@ -83,7 +83,7 @@ class Explorer:
         if limit is not None and limit < 1:
             raise ValueError(f"limit: expected a positive number of test images, received {limit}")
         run = load_run(path)
-        images, split = load_arrays(run.config.data, "test", limit=limit)
+        images, split = load_arrays(run.config.data, "test", limit=limit, fallback="train")
         return cls.build(run.model, images, split, name=Path(path).resolve().name)
 
     @property
