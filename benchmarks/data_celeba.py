@@ -1,7 +1,7 @@
 """CelebA pipeline benchmark: throughput (decode + crop + resize + batch), cold and from the disk cache,
 and peak RSS while iterating once at two dataset sizes (each in a fresh subprocess).
 
-    python benchmarks/data_celeba.py --data-dir /work/shared/datasets            # everything
+    python benchmarks/data_celeba.py --data-dir DIR            # DIR holds celeba/
     python benchmarks/data_celeba.py --data-dir ... --rss-only 1000              # one RSS measurement
 
 Needs real CelebA files (never run by the tests). Prints one JSON object per measurement.

@@ -2,7 +2,7 @@
 
     python benchmarks/experiments/celeba_faces.py         # ~10 min on 2 shared CPU cores
 
-Trains configs/experiments/celeba_cpu.yaml (5 epochs on the 5,340 training faces of the subset),
+Trains the preset experiments/celeba_cpu (5 epochs on the 5,340 training faces of the subset),
 writes the run report, and saves docs/figures/celeba_*.png. Attribute vectors and the scoring
 classifier (logistic regression on 16x16-pooled pixels) use the 5,340 labelled training faces.
 """

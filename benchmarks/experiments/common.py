@@ -10,13 +10,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "configs" / "experiments"
 FIGURES = ROOT / "docs" / "figures"
 RESULTS = ROOT / "benchmarks" / "experiments" / "results"
 
 
 def train(config: str, run_name: str, overrides: list[str] = (), report: bool = True, rebuild: bool = False):
-    """Trains configs/experiments/<config>.yaml into runs/experiments/<run_name>, or reuses a finished run.
+    """Trains the preset experiments/<config> into runs/experiments/<run_name>, or reuses a finished run.
+    Data comes from $VAELAB_DATA_DIR (or the Keras cache).
 
     Returns (run_dir, model, history dict). The run report is written too (unless `report` is False).
     """
@@ -25,13 +25,13 @@ def train(config: str, run_name: str, overrides: list[str] = (), report: bool = 
     from vaelab.runs import load_run
     from vaelab.train import fit
 
-    cfg = load_config(CONFIGS / f"{config}.yaml", [f"train.run_name={run_name}", "train.report=false",
+    cfg = load_config(f"experiments/{config}", [f"train.run_name={run_name}", "train.report=false",
                                                     "train.overwrite=true", *overrides])
     run_dir = Path(cfg.train.output_dir) / run_name
     if not rebuild and (run_dir / "model.keras").is_file():
         model = load_run(run_dir).model
     else:
-        argv = ["vaelab", "train", "-c", str(CONFIGS / f"{config}.yaml")] + [f"--set={o}" for o in overrides]
+        argv = ["vaelab", "train", "-c", f"experiments/{config}"] + [f"--set={o}" for o in overrides]
         model = fit(cfg, argv=argv).model
     if report:
         build_report(run_dir, model=model)

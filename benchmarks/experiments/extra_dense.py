@@ -4,7 +4,7 @@
 
 Parameter counts (total and in the encoder's heads), peak resident memory of a process that builds
 the model and runs 20 training steps on a (64, 64, 64, 3) batch, and the loss after the same short
-CelebA training (configs/experiments/celeba_cpu.yaml) with extra_dense 256 and 0.
+CelebA training (the preset experiments/celeba_cpu) with extra_dense 256 and 0.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 
-from common import CONFIGS, save_results, train
+from common import save_results, train
 
 PROBE = """
 import json, resource, sys, numpy as np, keras
@@ -33,7 +33,7 @@ print(json.dumps({"params": model.count_params(), "encoder_params": model.encode
 
 
 def probe(extra_dense: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE, str(CONFIGS / "celeba_cpu.yaml"), str(extra_dense)],
+    out = subprocess.run([sys.executable, "-c", PROBE, "experiments/celeba_cpu", str(extra_dense)],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 

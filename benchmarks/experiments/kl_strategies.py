@@ -3,14 +3,14 @@
     python benchmarks/experiments/kl_strategies.py        # ~2 min on 2 shared CPU cores
 
 Part 1 is `vaelab compare-strategies` (identical weights and batches, 20 steps). Part 2 trains
-configs/experiments/digits_strategies.yaml once per strategy (same seed, 20 epochs) and overlays the
+the preset experiments/digits_strategies once per strategy (same seed, 20 epochs) and overlays the
 loss curves; speed is the median epoch time (first epoch, which includes tracing, excluded).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from common import CONFIGS, save_figure, save_results, train
+from common import save_figure, save_results, train
 
 from vaelab.compare import compare_strategies
 from vaelab.config import load_config
@@ -20,7 +20,7 @@ from vaelab.strategies import STRATEGIES
 def main():
     from matplotlib.figure import Figure
 
-    comparison = compare_strategies(load_config(CONFIGS / "digits_strategies.yaml"), steps=20)
+    comparison = compare_strategies(load_config("experiments/digits_strategies"), steps=20)
     print(comparison.table())
     results = {"compare_strategies_table": comparison.table(), "agree": comparison.agree, "runs": {}}
     fig = Figure(figsize=(11, 3.2))

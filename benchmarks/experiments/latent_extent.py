@@ -2,7 +2,7 @@
 
     python benchmarks/experiments/latent_extent.py        # ~10 min on 2 shared CPU cores
 
-Trains configs/experiments/mnist_z2_{ae,vae}.yaml (the VAE once per beta), then measures the
+Trains the preset experiments/mnist_z2_{ae,vae} (the VAE once per beta), then measures the
 confinement of test z_mean (bounding box, 95% radius) and how digit-like prior samples are
 (mean max-probability of a logistic-regression digit classifier on 16x16-pooled pixels, trained on
 the MNIST training subset). Writes docs/figures/{ae_vs_vae,beta_sweep}.png and results/latent_extent.json.

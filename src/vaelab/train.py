@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,16 +151,21 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
         AtomicBackupAndRestore(run_dir / runs.BACKUP),  # last: saves only after everything else has logged
         *(extra_callbacks or []),
     ]
-    model.fit(
-        train_ds,
-        epochs=cfg.train.epochs,
-        initial_epoch=first_epoch,
-        steps_per_epoch=steps,
-        validation_data=val_ds,
-        callbacks=callbacks,
-        verbose=cfg.train.verbose,
-        shuffle=False,  # the pipeline shuffles, seeded per epoch
-    )
+    with warnings.catch_warnings():
+        # A streamed validation split has no known length (unreadable files are skipped), so Keras reads
+        # it to its end once and warns that the input "ran out of data": expected there, not a problem.
+        # Training never runs out: every epoch repeats its batches up to steps_per_epoch.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        model.fit(
+            train_ds,
+            epochs=cfg.train.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps,
+            validation_data=val_ds,
+            callbacks=callbacks,
+            verbose=cfg.train.verbose,
+            shuffle=False,  # the pipeline shuffles, seeded per epoch
+        )
     if guard.message:
         last = run_dir / "checkpoints" / "last.keras"
         kept = (f"the last good checkpoint is {last}" if last.is_file()

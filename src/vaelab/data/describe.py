@@ -48,6 +48,10 @@ def describe_datasets(data_dir: str | None = None) -> list[dict[str, Any]]:
                     row["splits"] = probe.counts(found)
                 except (DataFormatError, OSError) as e:
                     row["error"] = str(e)
+                empty = [split for split, n in row["splits"].items() if n == 0] if not row["error"] else []
+                if empty:
+                    row["error"] = (f"the {' and '.join(empty)} split is empty (0 images); train with "
+                                    "data.validation=false and evaluate with --split train, or add images")
         out.append(row)
     return out
 

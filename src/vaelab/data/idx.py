@@ -52,12 +52,12 @@ def _check_size(path: Path, expected: int, dims: tuple[int, ...]) -> None:
         with open(path, "rb") as f:
             f.seek(-4, 2)
             size = int.from_bytes(f.read(4), "little")
-        expected %= 2**32
-    else:
-        size = path.stat().st_size
-    if size != expected:
+        if size != expected % 2**32:
+            raise DataFormatError(f"{path}: incomplete or damaged gzip: the header announces {dims} "
+                                  f"({expected:,} bytes) but the gzip trailer does not match; download it again")
+    elif path.stat().st_size != expected:
         raise DataFormatError(f"{path}: incomplete or damaged: the header announces {dims} ({expected:,} bytes), "
-                              f"the file holds {size:,}; download it again")
+                              f"the file holds {path.stat().st_size:,}; download it again")
 
 
 def read_idx(path: str | Path, magic: int) -> np.ndarray:

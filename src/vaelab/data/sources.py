@@ -68,11 +68,17 @@ DOWNLOADERS: dict[str, Callable[[], None]] = {
 }
 
 
+# Well-known system locations, searched after --data-dir, $VAELAB_DATA_DIR and the Keras cache.
+SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
+    "fashion_mnist": ("/usr/share/datasets/fashion-mnist",),  # Debian's dataset-fashion-mnist package
+}
+
+
 def search(name: str, data_dir: str | None, find: Finder,
            subdirs: tuple[str, ...]) -> tuple[Found | None, list[Path]]:
     """(the first complete local copy, else the first partial one (`missing` set), else None; the
     directories looked in), without downloading."""
-    looked = candidate_dirs(data_dir, *subdirs)
+    looked = candidate_dirs(data_dir, *subdirs) + [Path(p) for p in SYSTEM_DIRS.get(name, ())]
     partial = None
     for d in looked:
         if d.is_dir():
