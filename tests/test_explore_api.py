@@ -1,9 +1,13 @@
-"""The explorer's API on a tiny trained run: answers, shapes, and 4xx JSON for every bad input."""
+"""The explorer's API on a tiny trained run: answers, shapes, 4xx JSON for every bad input, and the
+live server's guards (Host/Origin, streamed body limit, request deadline, connection cap)."""
 
 from __future__ import annotations
 
 import io
+import select
 import socket
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,12 +18,16 @@ pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx (pip ins
 
 from starlette.testclient import TestClient  # noqa: E402
 
+from vaelab.analysis.arithmetic import attribute_vectors  # noqa: E402
+from vaelab.analysis.latent import pca_2d, pca_basis  # noqa: E402
 from vaelab.data.base import Split  # noqa: E402
 from vaelab.explore import Explorer, create_app  # noqa: E402
-from vaelab.explore.explorer import attribute_vectors, pca_basis  # noqa: E402
-from vaelab.explore.server import bind  # noqa: E402
+from vaelab.explore.guard import allowed_hosts  # noqa: E402
+from vaelab.explore.server import bind, make_server  # noqa: E402
 
 D = 3  # > 2, so the page needs the PCA sliders
+PORT = 8765  # the port the TestClient apps believe they serve
+BASE = f"http://127.0.0.1:{PORT}"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +40,7 @@ def explorer(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(explorer):
-    return TestClient(create_app(explorer))
+    return TestClient(create_app(explorer, port=PORT), base_url=BASE)
 
 
 def png(response) -> np.ndarray:
@@ -101,6 +109,9 @@ BAD_GETS = [
     ("/api/samples.png", {"seed": "x"}, 422),
     ("/api/points/50", {}, 404),
     ("/api/points/-1", {}, 404),
+    ("/api/points/%C2%B2", {}, 404),  # "²": str.isdigit() says yes, int() says no
+    ("/api/points/%D9%A3", {}, 404),  # Arabic-Indic 3
+    ("/api/images/%C2%B2.png", {}, 404),
     ("/api/images/..%2F..%2Fetc%2Fpasswd.png", {}, 404),
     ("/static/..%2F..%2Fexplorer.py", {}, 404),
     ("/etc/passwd", {}, 404),
@@ -126,6 +137,11 @@ BAD_POSTS = [
     (b'[[0, 0, 0]]', 422),
     (b'{"z": ' + str([[0, 0, 0]] * 65).encode() + b"}", 413),  # batch too big
     (b'{"z": [' + b"0," * 200_000 + b"0]}", 413),  # body too big
+    (b'{"z": [[' + b"9" * 401 + b", 0, 0]]}", 422),  # an integer no float can hold
+    (b'{"z": [[' + b"9" * 5000 + b", 0, 0]]}", 400),  # past Python's 4300-digit int limit
+    (b'{"z": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400),  # nested past the recursion limit
+    (b'{"z": ' + b"[" * 500 + b"]" * 500 + b"}", 422),  # deep, parses, still refused with a message
+    (b'{"z": [[0, 0, 0]], ' + b", ".join(b'"k%d": 0' % i for i in range(2000)) + b"}", 422),  # many keys
 ]
 
 
@@ -133,10 +149,53 @@ BAD_POSTS = [
 def test_bad_post_is_4xx_json(client, body, status):
     r = client.post("/api/decode", content=body, headers={"content-type": "application/json"})
     assert r.status_code == status and r.json()["error"] and "Traceback" not in r.text
+    assert len(r.json()["error"]) < 400  # the message quotes the input, shortened
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "application/jsonp"])
+def test_json_route_refuses_other_content_types(client, content_type):
+    headers = {} if content_type is None else {"content-type": content_type}
+    r = client.post("/api/decode", content=b'{"z": [[0, 0, 0]]}', headers=headers)
+    assert r.status_code == 415 and "application/json" in r.json()["error"]
+    ok = client.post("/api/decode", content=b'{"z": [[0, 0, 0]]}',
+                     headers={"content-type": "Application/JSON; charset=utf-8"})
+    assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("host", ["rebind.attacker.com:8765", "rebind.attacker.com", "127.0.0.1:9999",
+                                  "localhost", "127.0.0.1.attacker.com:8765", ""])
+def test_foreign_host_header_is_refused(client, host):
+    r = client.get("/api/points/0", headers={"host": host})
+    assert r.status_code == 400 and "Host header" in r.json()["error"]
+    assert not any(k.startswith("access-control-") for k in r.headers)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8765", "localhost:8765", "LOCALHOST:8765", "[::1]:8765"])
+def test_loopback_host_with_its_port_is_answered(client, host):
+    r = client.get("/api/points/0", headers={"host": host, "origin": f"http://{host.lower()}"})
+    assert r.status_code == 200
+    assert not any(k.startswith("access-control-") for k in r.headers)  # no CORS, ever
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://localhost:8765"])
+def test_foreign_origin_is_refused(client, origin):  # the page is at 127.0.0.1:8765, so localhost is foreign
+    for r in (client.get("/api/info", headers={"origin": origin}),
+              client.post("/api/decode", json={"z": [[0, 0, 0]]}, headers={"origin": origin}),
+              client.options("/api/decode", headers={"origin": origin, "access-control-request-method": "POST"})):
+        assert r.status_code == 403 and not any(k.startswith("access-control-") for k in r.headers)
+
+
+def test_allowed_hosts():
+    assert allowed_hosts("127.0.0.1", 8765) == {"127.0.0.1:8765", "localhost:8765", "[::1]:8765"}
+    assert "[::1]:80" in allowed_hosts("::1", 80) and "localhost" in allowed_hosts("::1", 80)
+    assert "192.168.1.5:9000" in allowed_hosts("192.168.1.5", 9000)  # the address the user bound
+    wildcard = allowed_hosts("0.0.0.0", 9000)
+    assert f"{socket.gethostname().lower()}:9000" in wildcard and "0.0.0.0:9000" not in wildcard
 
 
 def test_server_error_is_json_without_traceback(explorer, monkeypatch):
-    client = TestClient(create_app(explorer), raise_server_exceptions=False)
+    client = TestClient(create_app(explorer, port=PORT), base_url=BASE, raise_server_exceptions=False)
     monkeypatch.setattr(explorer, "decode", lambda z: 1 / 0)
     r = client.get("/api/decode.png", params={"z": zeros})
     assert r.status_code == 500 and "error" in r.json() and "ZeroDivision" not in r.text
@@ -147,18 +206,27 @@ def test_attributes_give_feature_vectors(explorer):
     attrs = (rng.random((50, 2)) < 0.5).astype("int64")
     split = Split(image_shape=(16, 16, 1), images=(explorer.images * 255).astype("uint8"), labels=attrs,
                   label_names=["Smiling", "Eyeglasses"], name="fake_celeba")
-    app = create_app(Explorer.build(explorer.model, explorer.images, split))
-    info = TestClient(app).get("/api/info").json()
+    attrs[:, 1] = 0  # nobody wears eyeglasses: no vector (null), not a zero vector
+    ex = Explorer.build(explorer.model, explorer.images, split)
+    info = TestClient(create_app(ex, port=PORT), base_url=BASE).get("/api/info").json()
     assert info["is_attributes"] and info["attributes"]["names"] == ["Smiling", "Eyeglasses"]
-    assert np.asarray(info["attributes"]["vectors"]).shape == (2, D)
+    assert info["attributes"]["counts"] == [int(attrs[:, 0].sum()), 0]
+    smiling, eyeglasses = info["attributes"]["vectors"]
+    assert eyeglasses is None  # vaelab.analysis.arithmetic.attribute_vectors gives NaN: JSON null
+    np.testing.assert_allclose(smiling, attribute_vectors(ex.z, attrs)[0], atol=1e-5)
+    np.testing.assert_allclose(smiling, ex.z[attrs[:, 0] == 1].mean(0) - ex.z[attrs[:, 0] == 0].mean(0), atol=1e-5)
 
 
-def test_attribute_vectors_closed_form():
-    z = np.array([[1.0, 2.0], [3.0, 2.0], [0.0, 0.0], [0.0, 4.0]])
-    has = np.array([[1, 0], [1, 0], [0, 0], [0, 0]])  # attribute 1: nobody has it -> zero vector
-    vectors, counts = attribute_vectors(z, has)
-    np.testing.assert_allclose(vectors, [[2.0, 0.0], [0.0, 0.0]])
-    assert counts.tolist() == [2, 0]
+def test_class_labels_are_not_attributes(client):
+    info = client.get("/api/info").json()
+    assert info["is_attributes"] is False and info["attributes"] is None
+
+
+def test_samples_and_paths_are_the_models_own(explorer):
+    np.testing.assert_array_equal(explorer.sample(5, 0.7, 11), explorer.model.sample(5, std=0.7, seed=11))
+    a, b = np.zeros(D, "float32"), np.ones(D, "float32")
+    np.testing.assert_allclose(explorer.interpolate(a, b, 3), explorer.model.decode([a, (a + b) / 2, b]),
+                               atol=1e-6)
 
 
 def test_pca_basis_is_orthonormal_and_ordered():
@@ -167,8 +235,12 @@ def test_pca_basis_is_orthonormal_and_ordered():
     np.testing.assert_allclose(components @ components.T, np.eye(4), atol=1e-10)
     assert np.all(np.diff(std) <= 0)
     np.testing.assert_allclose(std, ((z - mean) @ components.T).std(axis=0, ddof=1), rtol=1e-8)
-    _, _, few = pca_basis(z[:2])  # fewer points than dimensions still gives a full (D, D) basis
-    assert few.shape == (4,)
+    _, few_components, few = pca_basis(z[:2])  # fewer points than dimensions: still a full (D, D) basis
+    assert few.shape == (4,) and few_components.shape == (4, 4)
+    from sklearn.decomposition import PCA  # the same components and signs as scikit-learn
+
+    np.testing.assert_allclose(components, PCA().fit(z).components_, atol=1e-10)
+    np.testing.assert_allclose(pca_2d(z), PCA(2).fit_transform(z), atol=1e-10)
 
 
 def test_bind_errors_name_the_port():
@@ -188,3 +260,125 @@ def test_cli_registers_explore():
 
     args = build_parser().parse_args(["explore", "runs/x", "--port", "0", "--limit", "10"])
     assert (args.run_dir, args.host, args.port, args.limit) == ("runs/x", "127.0.0.1", 0, 10)
+
+
+# ---- the live server (uvicorn in a thread, real sockets): what a TestClient cannot show ----------------
+DEADLINE = 1.5  # request_timeout of the live server below: seconds to send a whole request
+
+
+@pytest.fixture(scope="module")
+def live(explorer):
+    """`make_server` on 127.0.0.1:<free port> with a short request deadline and 8 connections at most."""
+    sock = bind("127.0.0.1", 0)
+    server = make_server(explorer, sock, request_timeout=DEADLINE, max_connections=8)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the live server did not start"
+        time.sleep(0.02)
+    yield sock.getsockname()[1]
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def connect(port: int, timeout: float = 5.0) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+def head(port: int, method: str, path: str, extra: str = "") -> bytes:
+    return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}".encode()
+
+
+def closed_within(s: socket.socket, seconds: float) -> bool:
+    """True if the server closes `s` (EOF or reset) within `seconds`, reading whatever comes first."""
+    s.settimeout(seconds)
+    try:
+        while s.recv(65536):
+            pass
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_live_server_answers_only_its_own_host(live):
+    import httpx
+
+    url = f"http://127.0.0.1:{live}/api/points/0"
+    assert httpx.get(url, timeout=10).status_code == 200
+    r = httpx.get(url, headers={"host": f"rebind.attacker.com:{live}"}, timeout=10)
+    assert r.status_code == 400 and "Host header" in r.json()["error"]
+
+
+def test_huge_content_length_is_refused_before_the_body(live):
+    with connect(live) as s:  # says 1 GiB, sends nothing: the answer must not wait for the body
+        s.sendall(head(live, "POST", "/api/decode", "Content-Type: application/json\r\n"
+                                                     "Content-Length: 1073741824\r\n\r\n"))
+        assert s.recv(65536).startswith(b"HTTP/1.1 413")
+
+
+def test_streamed_body_is_cut_off_at_the_limit(live):
+    """A chunked 1 GiB body: the 413 must come while it streams, not after (the old server read it all)."""
+    chunk = b"%x\r\n" % 65536 + b" " * 65536 + b"\r\n"
+    with connect(live) as s:
+        s.sendall(head(live, "POST", "/api/decode", "Content-Type: application/json\r\n"
+                                                     "Transfer-Encoding: chunked\r\n\r\n"))
+        sent, answer = 0, b""
+        while sent < 64 * 2**20 and not answer:  # give up after 64 MiB (kernel buffers hold a few MiB)
+            s.sendall(chunk)
+            sent += len(chunk)
+            if select.select([s], [], [], 0)[0]:
+                answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413"), f"no 413 after sending {sent >> 20} MiB"
+
+
+def test_incomplete_requests_are_closed_after_the_deadline(live):
+    idle, slow, after = connect(live), connect(live), connect(live)
+    try:
+        slow.sendall(head(live, "GET", "/api/info"))  # headers that never end, one line at a time
+        after.sendall(head(live, "GET", "/api/info", "\r\n"))  # a complete request, then silence
+        assert after.recv(65536).startswith(b"HTTP/1.1 200")
+        start = time.monotonic()
+        for k in range(int(DEADLINE / 0.25) + 2):
+            time.sleep(0.25)
+            try:
+                slow.sendall(f"X-Slow-{k}: 1\r\n".encode())
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        for s in (idle, slow, after):
+            assert closed_within(s, DEADLINE + 3), "an incomplete or idle connection stayed open"
+        assert time.monotonic() - start < 2 * DEADLINE + 3
+    finally:
+        for s in (idle, slow, after):
+            s.close()
+
+
+def test_connections_beyond_the_cap_are_closed_at_once(live):
+    sockets = [connect(live) for _ in range(12)]  # the live server allows 8
+    try:
+        time.sleep(0.2)
+        closed = sum(closed_within(s, 0.3) for s in sockets)
+        assert closed >= 4, f"only {closed} of 12 connections were refused with a cap of 8"
+    finally:
+        for s in sockets:
+            s.close()
+    time.sleep(0.2)  # a new connection is served again once the others are gone
+    with connect(live) as s:
+        s.sendall(head(live, "GET", "/api/info", "\r\n"))
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_server_uses_uvicorns_own_limits(explorer):
+    from vaelab.explore import server
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        config = make_server(explorer, sock).config
+    finally:
+        sock.close()
+    assert config.timeout_keep_alive == server.KEEP_ALIVE_TIMEOUT
+    assert config.limit_concurrency == server.MAX_CONNECTIONS
+    assert config.h11_max_incomplete_event_size == server.MAX_HEAD_BYTES
+    assert config.proxy_headers is False

@@ -105,3 +105,63 @@ def test_click_in_scatter_decodes_an_image(server_url):
     assert not problems, problems
     offsite = [u for u in requests if not u.startswith((server_url, "blob:", "data:"))]
     assert not offsite, f"the page fetched something off the local server: {offsite}"
+
+
+@pytest.fixture(scope="module")
+def attribute_url(tmp_path_factory):
+    """An in-process server for a run with (N, A) attribute labels; one attribute nobody has (no vector)."""
+    import numpy as np
+
+    from vaelab.data.base import Split
+    from vaelab.explore import Explorer
+    from vaelab.explore.server import bind, make_server, url_of
+    from vaelab.runs import load_run
+    from vaelab.train import fit
+
+    cfg = tiny_config(tmp_path_factory.mktemp("explore-attrs"), model={"latent_dim": 3}, train={"epochs": 1})
+    model = load_run(fit(cfg).run_dir).model
+    images = np.random.default_rng(0).random((40, 16, 16, 1)).astype("float32")
+    attrs = np.zeros((40, 3), "int64")
+    attrs[::2, 0], attrs[::3, 1] = 1, 1  # Smiling, Eyeglasses; nobody has Blond_Hair
+    split = Split(image_shape=(16, 16, 1), images=(images * 255).astype("uint8"), labels=attrs,
+                  label_names=["Smiling", "Eyeglasses", "Blond_Hair"], name="fake_celeba")
+    sock = bind("127.0.0.1", 0)
+    server = make_server(Explorer.build(model, images, split, name="attrs"), sock)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    yield url_of(sock)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_attribute_sliders_edit_the_picked_face(attribute_url):
+    from playwright.sync_api import sync_playwright
+
+    problems = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+            page.goto(attribute_url)
+            page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+            assert page.is_visible("#attr-panel") and page.is_visible("#colour-by")
+            assert page.locator("#colour-by option").all_inner_texts() == [
+                "Smiling (20)", "Eyeglasses (14)", "Blond_Hair (0)"]
+            disabled = page.eval_on_selector_all("#attr-sliders input", "els => els.map(e => e.disabled)")
+            assert disabled == [False, False, True]  # no vector for an attribute nobody has
+
+            box = page.locator("#scatter").bounding_box()
+            page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+            wait_until(page, LOADED_NEW, ["attr-result", "", 16])
+            before = page.eval_on_selector("#attr-result", "img => img.src")
+            page.eval_on_selector("#attr-sliders input",  # Smiling to +3
+                                  "el => { el.value = 3; el.dispatchEvent(new Event('input')); }")
+            wait_until(page, LOADED_NEW, ["attr-result", before, 16])
+        finally:
+            browser.close()
+    assert not problems, problems

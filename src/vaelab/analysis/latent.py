@@ -59,6 +59,23 @@ def subsample(n: int, max_points: int | None, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
 
 
+def pca_basis(z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The full PCA of codes (N, D): (mean (D,), components (D, D), std (D,) along each component).
+
+    Components are rows, by decreasing variance, each signed so that its largest entry is positive
+    (scikit-learn's convention); the basis is complete even when N < D (std 0 beyond rank).
+    """
+    z = _check_codes(z)
+    mean = z.mean(axis=0)
+    # (D, D) rows even when N < D; never the (N, N) left factor when N is large
+    _, s, vt = np.linalg.svd(z - mean, full_matrices=len(z) < z.shape[1])
+    rows = np.arange(len(vt))
+    vt *= np.sign(vt[rows, np.abs(vt).argmax(axis=1)])[:, None]
+    std = np.zeros(z.shape[1])
+    std[: len(s)] = s / np.sqrt(max(len(z) - 1, 1))
+    return mean, vt, std
+
+
 @PROJECTIONS.register("pca", title="PCA")
 def pca_2d(z, seed: int = 0) -> np.ndarray:
     """(N, D) -> (N, 2) first two principal components (D = 1 gets a zero second column)."""
@@ -67,9 +84,8 @@ def pca_2d(z, seed: int = 0) -> np.ndarray:
         return np.concatenate([z - z.mean(), np.zeros_like(z)], axis=1)
     if z.shape[1] == 2:
         return z - z.mean(axis=0)
-    from sklearn.decomposition import PCA
-
-    return PCA(n_components=2, random_state=seed).fit_transform(z)
+    mean, components, _ = pca_basis(z)
+    return (z - mean) @ components[:2].T
 
 
 @PROJECTIONS.register("tsne", title="t-SNE")

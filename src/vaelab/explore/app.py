@@ -11,25 +11,26 @@ Endpoints (documented in docs/explorer.md):
     GET  /api/interpolate.png?a=..&b=..&steps=N   a strip from a to b
     GET  /api/samples.png?n=..&std=..&seed=..     a grid of prior samples
 Client errors come back as 4xx `{"error": message}`; server errors as 500 JSON, never a traceback.
+Only requests for this server's own Host (and Origin, if sent) are answered; see `guard.py`.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import math
 from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from vaelab.explore import validate as v
-from vaelab.explore.imaging import grid, png_bytes
+from vaelab.explore.guard import Guard
+from vaelab.explore.imaging import grid_png, png_bytes
 
 log = logging.getLogger("vaelab.explore")
 
@@ -51,8 +52,12 @@ def _static_route(path: str, filename: str, media_type: str) -> Route:
     return Route(path, lambda request: Response(body, media_type=media_type, headers=headers))
 
 
-def create_app(explorer) -> Starlette:
-    """The app for one `Explorer`; everything it needs is computed here once."""
+def create_app(explorer, host: str = "127.0.0.1", port: int = 8765) -> Starlette:
+    """The app for one `Explorer` served at (host, port); everything it needs is computed here once.
+
+    Requests must name that server in their Host header (loopback names with `port`, or `host`);
+    tests use `TestClient(app, base_url="http://127.0.0.1:8765")`.
+    """
     dim = explorer.latent_dim
     n = len(explorer.z)
     info, points = explorer.info(), explorer.points()
@@ -72,7 +77,7 @@ def create_app(explorer) -> Starlette:
     def get_image(request: Request):
         v.check_params(request.query_params, ())
         i = v.as_index(request.path_params["index"], n)
-        return _png(png_bytes((explorer.images[i] * 255 + 0.5).clip(0, 255).astype("uint8")))
+        return _png(png_bytes(explorer.images[i]))
 
     def decode_png(request: Request):
         q = request.query_params
@@ -83,15 +88,14 @@ def create_app(explorer) -> Starlette:
 
     async def decode_batch(request: Request):
         v.check_params(request.query_params, ())
-        body = await request.body()
-        if len(body) > v.MAX_BODY:
-            raise v.ApiError(413, f"expected a JSON body of at most {v.MAX_BODY} bytes, received {len(body)}")
+        v.check_json_type(request.headers.get("content-type"))
         try:
-            payload = json.loads(body, parse_constant=lambda c: math.nan)  # NaN/Infinity -> rejected below
-        except (ValueError, UnicodeDecodeError):
-            raise v.ApiError(400, 'expected a JSON body {"z": [[...], ...]}, received invalid JSON') from None
+            body = await request.body()  # Guard stops it past v.MAX_BODY bytes (413)
+        except ClientDisconnect:
+            raise v.ApiError(400, "expected a complete body, received a disconnect") from None
+        payload = v.parse_json(body)
         if not isinstance(payload, dict) or set(payload) != {"z"}:
-            keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+            keys = v.short(sorted(payload)) if isinstance(payload, dict) else type(payload).__name__
             raise v.ApiError(422, f'expected a JSON object with the single key "z", received {keys}')
         z = v.as_batch(payload["z"], dim)
         images = await run_in_threadpool(explorer.decode, z)
@@ -103,7 +107,7 @@ def create_app(explorer) -> Starlette:
         v.check_params(q, ("a", "b", "steps"))
         a, b = (v.as_vector(q.get(k, ""), k, dim) for k in ("a", "b"))
         steps = v.as_int(q, "steps", 8, 2, v.MAX_STEPS)
-        return _png(png_bytes(grid(explorer.interpolate(a, b, steps), cols=steps)))
+        return _png(grid_png(explorer.interpolate(a, b, steps), cols=steps))
 
     def samples_png(request: Request):
         q = request.query_params
@@ -112,7 +116,7 @@ def create_app(explorer) -> Starlette:
         std = v.as_float(q, "std", 1.0, 0.0, 10.0)
         seed = v.as_int(q, "seed", 0, 0, 2**31 - 1)
         cols = v.as_int(q, "cols", 8, 1, v.MAX_SAMPLES)
-        return _png(png_bytes(grid(explorer.sample(count, std, seed), cols=cols)))
+        return _png(grid_png(explorer.sample(count, std, seed), cols=cols))
 
     routes = [_static_route(path, *spec) for path, spec in STATIC.items()] + [
         Route("/api/info", get_info),
@@ -124,7 +128,8 @@ def create_app(explorer) -> Starlette:
         Route("/api/interpolate.png", interpolate_png),
         Route("/api/samples.png", samples_png),
     ]
-    return Starlette(routes=routes, exception_handlers={
+    guard = Middleware(Guard, host=host, port=port, max_body=v.MAX_BODY)
+    return Starlette(routes=routes, middleware=[guard], exception_handlers={
         v.ApiError: lambda request, e: JSONResponse({"error": e.message}, status_code=e.status),
         HTTPException: lambda request, e: JSONResponse({"error": f"{e.detail}: {request.url.path}"},
                                                        status_code=e.status_code),

@@ -1,6 +1,7 @@
-"""The explorer's state: a model, its encoded test set, a PCA basis, attribute vectors, fast decoding.
+"""The explorer's state: a model, its encoded test set, the PCA basis and attribute vectors of the codes.
 
-Everything heavy happens once in `Explorer.build`; requests only decode a few latents.
+Everything heavy happens once in `Explorer.build`; requests only decode a few latents. The maths is
+`vaelab.analysis` (PCA, attribute vectors, straight paths) and the model's own `decode` and `sample`.
 """
 
 from __future__ import annotations
@@ -10,30 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.explore.imaging import to_uint8
-
-
-def pca_basis(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean (D,), components (D, D) rows by decreasing variance, std (D,) along each) of latents (N, D)."""
-    mean = z.mean(axis=0)
-    _, s, vt = np.linalg.svd(z - mean, full_matrices=True)  # vt: (D, D) even when N < D
-    std = np.zeros(z.shape[1])
-    std[: len(s)] = s / np.sqrt(max(len(z) - 1, 1))
-    return mean, vt, std
-
-
-def attribute_vectors(z: np.ndarray, attributes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Feature arithmetic (A, D): mean z with attribute a minus mean z without (0 if either side is empty).
-
-    Also returns the count of examples with each attribute (A,).
-    """
-    has = attributes.astype(bool)  # (N, A)
-    counts = has.sum(axis=0)
-    vectors = np.zeros((has.shape[1], z.shape[1]), "float32")
-    for a in range(has.shape[1]):
-        if 0 < counts[a] < len(z):
-            vectors[a] = z[has[:, a]].mean(axis=0) - z[~has[:, a]].mean(axis=0)
-    return vectors, counts
+from vaelab.analysis import arithmetic, latent, paths
 
 
 @dataclass
@@ -43,36 +21,27 @@ class Explorer:
     model: object  # a vaelab BaseAutoencoder
     images: np.ndarray  # (N, H, W, C) float32 in [0, 1]
     z: np.ndarray  # (N, D) z_mean of the test images
-    labels: np.ndarray | None  # (N,) class ids or (N, A) {0, 1} attributes
-    label_names: list[str] | None
+    split: object  # the vaelab.data Split the images came from: labels, their names, the dataset name
     name: str = "run"
-    dataset: str = ""
     mean: np.ndarray = field(init=False)  # PCA of z: the page's 2-D scatter and its sliders
     components: np.ndarray = field(init=False)
     std: np.ndarray = field(init=False)
     coords: np.ndarray = field(init=False)  # (N, D) z in the PCA basis
 
     def __post_init__(self):
-        import tensorflow as tf
-
-        self.mean, self.components, self.std = pca_basis(self.z.astype("float64"))
+        self.mean, self.components, self.std = latent.pca_basis(self.z)
         self.coords = (self.z - self.mean) @ self.components.T
-        decoder = self.model.decoder
-        # One traced graph for every batch size: no retracing, no `predict` overhead.
-        self._decode = tf.function(
-            lambda z: decoder(z, training=False),
-            input_signature=[tf.TensorSpec((None, self.latent_dim), tf.float32)],
-        )
-        self.decode(np.zeros((1, self.latent_dim), "float32"))  # trace now, not on the first request
 
     @classmethod
     def build(cls, model, images: np.ndarray, split, name: str = "run") -> Explorer:
         """Encodes `images` (N, H, W, C) in [0, 1] once; `split` supplies labels and their names."""
         if len(images) == 0:
             raise ValueError("explore: expected at least one test image, received 0")
+        if split.labels is not None and len(split.labels) != len(images):
+            raise ValueError(f"explore: expected one label per test image ({len(images)}), "
+                             f"received {len(split.labels)}")
         z_mean, _ = model.encode(images)
-        return cls(model=model, images=images, z=z_mean.astype("float32"), labels=split.labels,
-                   label_names=split.label_names, name=name, dataset=split.name)
+        return cls(model=model, images=images, z=z_mean.astype("float32"), split=split, name=name)
 
     @classmethod
     def from_run_dir(cls, path: str | Path, limit: int | None = 2000) -> Explorer:
@@ -91,42 +60,51 @@ class Explorer:
         return int(self.z.shape[1])
 
     @property
-    def is_attributes(self) -> bool:
-        return self.labels is not None and self.labels.ndim == 2
+    def labels(self) -> np.ndarray | None:
+        return self.split.labels  # (N,) class ids or (N, A) {0, 1} attributes
+
+    @property
+    def label_names(self) -> list[str] | None:
+        return self.split.label_names
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        """latents (B, D) float32 -> uint8 images (B, H, W, C), in one decoder call."""
-        return to_uint8(self._decode(np.asarray(z, "float32")).numpy())
+        """latents (B, D) -> images (B, H, W, C) in [0, 1]: the model's own `decode`."""
+        return self.model.decode(z)
 
     def interpolate(self, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
         """`steps` images decoded along the straight line from latent a to latent b (both ends included)."""
-        t = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
-        return self.decode((1 - t) * a + t * b)
+        return self.model.decode(paths.lerp(a, b, steps))
 
     def sample(self, n: int, std: float, seed: int) -> np.ndarray:
-        """n images decoded from z ~ N(0, std^2 I), reproducible by seed."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32") * std
-        return self.decode(z)
+        """n images decoded from z ~ N(0, std^2 I), reproducible by seed: the model's own `sample`."""
+        return self.model.sample(n, std=std, seed=seed)
+
+    def attributes(self) -> dict | None:
+        """Feature arithmetic for (N, A) attribute labels: names, counts and vectors (A, D), else None.
+
+        A vector is null when no test image, or every one, has the attribute (`attribute_vectors` NaN).
+        """
+        if not self.split.is_attributes:
+            return None
+        attrs, names = arithmetic.as_attributes(self.labels, self.label_names)  # (N, A)
+        vectors = arithmetic.attribute_vectors(self.z, attrs).astype(float).round(5)  # (A, D), NaN rows
+        return {"names": names, "counts": attrs.sum(axis=0).tolist(),
+                "vectors": [None if np.isnan(v).any() else v.tolist() for v in vectors]}
 
     def info(self) -> dict:
         """What the page needs once: shapes, label names, the PCA basis and attribute vectors."""
-        attributes = None
-        if self.is_attributes:
-            vectors, counts = attribute_vectors(self.z, self.labels)
-            attributes = {"names": list(self.label_names or []), "counts": counts.tolist(),
-                          "vectors": vectors.astype(float).round(5).tolist()}
         return {
             "name": self.name,
-            "dataset": self.dataset,
+            "dataset": self.split.name,
             "kind": getattr(self.model, "kind", "?"),
             "latent_dim": self.latent_dim,
             "image_shape": list(self.images.shape[1:]),
             "count": len(self.z),
             "label_names": list(self.label_names) if self.label_names is not None else None,
-            "is_attributes": self.is_attributes,
+            "is_attributes": self.split.is_attributes,
             "pca": {"mean": self.mean.round(6).tolist(), "components": self.components.round(6).tolist(),
                     "std": self.std.round(6).tolist()},
-            "attributes": attributes,
+            "attributes": self.attributes(),
         }
 
     def points(self) -> dict:

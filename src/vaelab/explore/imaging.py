@@ -1,12 +1,13 @@
-"""Decoded arrays -> PNG bytes (Pillow): single images, strips and grids."""
+"""Images in [0, 1] -> PNG bytes (Pillow), singly or tiled with `vaelab.plots.tile_images`."""
 
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 from PIL import Image
+
+from vaelab.plots import tile_images
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -14,23 +15,17 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype("uint8")
 
 
-def grid(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
-    """uint8 (B, H, W, C) -> one uint8 (rows*(H+pad)-pad, cols*(W+pad)-pad, C) tiled row by row."""
-    b, h, w, c = images.shape
-    cols = max(1, min(cols, b))
-    rows = math.ceil(b / cols)
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, c), 255, "uint8")
-    for i, img in enumerate(images):
-        r, k = divmod(i, cols)
-        out[r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = img
-    return out
-
-
 def png_bytes(image: np.ndarray) -> bytes:
-    """uint8 (H, W, 1|3) -> PNG bytes (greyscale or RGB)."""
+    """One float image (H, W, 1|3) in [0, 1] -> PNG bytes (greyscale or RGB)."""
     if image.ndim != 3 or image.shape[-1] not in (1, 3):
         raise ValueError(f"expected an image (H, W, 1|3), received shape {image.shape}")
-    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    pixels = to_uint8(image)
+    pil = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
     buf = io.BytesIO()
     pil.save(buf, format="PNG", compress_level=1)  # speed over a few bytes: these are tiny images
     return buf.getvalue()
+
+
+def grid_png(images: np.ndarray, cols: int) -> bytes:
+    """float images (B, H, W, C) in [0, 1] -> one PNG, `cols` per row (fewer if B is smaller), 1 px white gaps."""
+    return png_bytes(tile_images(images, ncols=max(1, min(cols, len(images)))))

@@ -5,7 +5,9 @@ Each check raises `ApiError(status, message)`; the app turns it into a 4xx JSON 
 
 from __future__ import annotations
 
+import json
 import math
+import reprlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -15,6 +17,7 @@ MAX_BATCH = 64  # latents per /api/decode request
 MAX_STEPS = 32  # images in one interpolation strip
 MAX_SAMPLES = 64  # prior samples per request
 MAX_BODY = 256 * 1024  # bytes of JSON accepted in a request body
+JSON_TYPE = "application/json"
 
 
 class ApiError(Exception):
@@ -26,8 +29,12 @@ class ApiError(Exception):
         self.message = message
 
 
-def _short(value) -> str:
-    text = repr(value)
+_REPR = reprlib.Repr()  # depth- and length-limited: safe on 50,000-deep lists and 400-digit integers
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxlong, _REPR.maxother = 3, 6, 6, 50, 30, 50
+
+
+def short(value) -> str:
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -51,15 +58,19 @@ def as_vector(value, name: str, dim: int) -> np.ndarray:
         try:
             value = [float(p) for p in parts]
         except ValueError:
-            msg = f"{name}: expected {dim} comma-separated numbers, received {_short(value)}"
+            msg = f"{name}: expected {dim} comma-separated numbers, received {short(value)}"
             raise ApiError(422, msg) from None
     if not isinstance(value, list) or not all(_is_number(v) for v in value):
-        raise ApiError(422, f"{name}: expected a list of {dim} numbers, received {_short(value)}")
+        raise ApiError(422, f"{name}: expected a list of {dim} numbers, received {short(value)}")
     if len(value) != dim:
         raise ApiError(422, f"{name}: expected {dim} numbers (the latent size), received {len(value)}")
-    z = np.asarray(value, "float64")
+    try:
+        z = np.asarray(value, "float64")
+    except OverflowError:  # a JSON integer beyond float range, e.g. 401 digits
+        raise ApiError(422, f"{name}: expected every |z_i| <= {Z_BOUND:g}, received a number too large "
+                            "for a float") from None
     if not np.all(np.isfinite(z)):
-        raise ApiError(422, f"{name}: expected finite numbers, received {_short(value)}")
+        raise ApiError(422, f"{name}: expected finite numbers, received {short(value)}")
     if np.any(np.abs(z) > Z_BOUND):
         raise ApiError(422, f"{name}: expected every |z_i| <= {Z_BOUND:g}, received {np.abs(z).max():.4g}")
     return z.astype("float32")
@@ -68,7 +79,7 @@ def as_vector(value, name: str, dim: int) -> np.ndarray:
 def as_batch(value, dim: int) -> np.ndarray:
     """A JSON list of 1..MAX_BATCH latent vectors -> float32 (B, dim)."""
     if not isinstance(value, list) or not value:
-        raise ApiError(422, f"z: expected a non-empty list of latent vectors, received {_short(value)}")
+        raise ApiError(422, f"z: expected a non-empty list of latent vectors, received {short(value)}")
     if len(value) > MAX_BATCH:
         raise ApiError(413, f"z: expected at most {MAX_BATCH} latent vectors, received {len(value)}")
     return np.stack([as_vector(v, f"z[{i}]", dim) for i, v in enumerate(value)])
@@ -82,7 +93,7 @@ def as_int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int)
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(422, f"{name}: expected an integer in [{lo}, {hi}], received {_short(raw)}") from None
+        raise ApiError(422, f"{name}: expected an integer in [{lo}, {hi}], received {short(raw)}") from None
     if not lo <= value <= hi:
         raise ApiError(422, f"{name}: expected an integer in [{lo}, {hi}], received {value}")
     return value
@@ -98,15 +109,32 @@ def as_float(params: Mapping[str, str], name: str, default: float, lo: float, hi
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and lo <= value <= hi):
-        raise ApiError(422, f"{name}: expected a finite number in [{lo:g}, {hi:g}], received {_short(raw)}")
+        raise ApiError(422, f"{name}: expected a finite number in [{lo:g}, {hi:g}], received {short(raw)}")
     return value
 
 
 def as_index(raw: str, n: int) -> int:
     """A test-set index from the URL path: digits only (never a file name), in [0, n)."""
-    if not raw.isdigit() or len(raw) > 9:
-        raise ApiError(404, f"expected a test-set index in [0, {n}), received {_short(raw)}")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # "²".isdigit() is True, int("²") fails
+        raise ApiError(404, f"expected a test-set index in [0, {n}), received {short(raw)}")
     i = int(raw)
     if i >= n:
         raise ApiError(404, f"expected a test-set index in [0, {n}), received {i}")
     return i
+
+
+def check_json_type(content_type: str | None) -> None:
+    """JSON routes take only `application/json` (a cross-site form can send text/plain without asking)."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != JSON_TYPE:
+        raise ApiError(415, f"expected Content-Type {JSON_TYPE}, received {short(content_type or 'none')}")
+
+
+def parse_json(body: bytes):
+    """Request bytes -> a JSON value; NaN/Infinity become nan (rejected later); any failure is a 400."""
+    try:
+        return json.loads(body, parse_constant=lambda c: math.nan)
+    except RecursionError:
+        raise ApiError(400, "expected a JSON body, received one nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as e:  # also Python's 4300-digit integer limit
+        raise ApiError(400, f"expected a JSON body, received invalid JSON ({short(str(e))})") from None

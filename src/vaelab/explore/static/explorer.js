@@ -169,7 +169,7 @@ function nearestPoint(px, py) {
 
 function labelText(label) {
   if (label === null || label === undefined) return "";
-  if (Array.isArray(label)) return info.label_names.filter((_, a) => label[a]).slice(0, 4).join(", ");
+  if (info.is_attributes) return info.label_names.filter((_, a) => label[a]).slice(0, 4).join(", ");
   return info.label_names ? info.label_names[label] : String(label);
 }
 
@@ -257,15 +257,21 @@ function syncPcSliders() {
 }
 
 function buildAttributes() {
+  if (!info.is_attributes) return;
   const attrs = info.attributes;
-  if (!attrs) return;
   $("attr-panel").hidden = false;
   $("colour-by-row").hidden = false;
   attrs.names.forEach((name, a) => $("colour-by").append(new Option(`${name} (${attrs.counts[a]})`, a)));
   $("colour-by").addEventListener("change", drawBase);
   attrWeights = new Array(attrs.names.length).fill(0);
-  const inputs = attrs.names.map((name, a) =>
-    slider($("attr-sliders"), name, -3, 3, 0.1, 0, (w) => { attrWeights[a] = w; updateAttr(); }));
+  const inputs = attrs.names.map((name, a) => {
+    const s = slider($("attr-sliders"), name, -3, 3, 0.1, 0, (w) => { attrWeights[a] = w; updateAttr(); });
+    if (!attrs.vectors[a]) {  // null: no test image (or every one) has it, so there is no direction
+      s.input.disabled = true;
+      s.input.title = "no vector: every test image, or none, has this attribute";
+    }
+    return s;
+  });
   $("attr-reset").addEventListener("click", () => {
     attrWeights.fill(0);
     inputs.forEach(({ input, out }) => { input.value = 0; out.textContent = "0.00"; });
@@ -273,7 +279,7 @@ function buildAttributes() {
   });
 }
 function setAttrBase(z) {
-  if (!info.attributes) return;
+  if (!info.is_attributes) return;
   attrBase = z;
   loadAttrBase(decodeUrl(z));
   updateAttr();
@@ -282,7 +288,8 @@ function updateAttr() {
   if (!attrBase) return;
   const z = attrBase.slice();
   attrWeights.forEach((w, a) => {
-    if (w) info.attributes.vectors[a].forEach((vj, j) => { z[j] += w * vj; });
+    const v = info.attributes.vectors[a];
+    if (w && v) v.forEach((vj, j) => { z[j] += w * vj; });
   });
   loadAttrResult(decodeUrl(z));
 }
