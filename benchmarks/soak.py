@@ -3,13 +3,14 @@
     python benchmarks/soak.py train [--epochs 1000] [--steps 3]       # RSS every epoch: slope and peak
     python benchmarks/soak.py startup [--epochs 10,1000]              # time to the first step, per epoch count
     python benchmarks/soak.py pipeline [--epochs 10,1000]             # graph size + first batch of make_epochs
+    python benchmarks/soak.py explorer RUN_DIR [--requests 100000]   # `vaelab explore` RSS under loopback load
 
 `train` runs `vaelab.train.fit` on the offline digits (tiny conv VAE, `--steps` batches per epoch, no
 validation, no report), samples the process's resident memory (VmRSS) at every epoch end, and prints the
 least-squares slope in MB per epoch (after a warm-up of 10 epochs), RSS at epoch 10 and at the end, and the
 peak. `startup` starts `vaelab train` in a subprocess for each epoch count and times the first training step
 (a callback marks it). Prints one result line per figure and the machine's load average. Writes JSON with
---json FILE. The explorer's memory under load: `benchmarks/explore_load.py --soak`. Not part of the suite.
+--json FILE. `explorer` runs `explore_load.explorer_soak` (bounded, 127.0.0.1 only). Not part of the suite.
 """
 
 from __future__ import annotations
@@ -115,10 +116,20 @@ def pipeline(args) -> dict:
         ds = make_epochs(split, cfg.data, 64, 0, 0, epochs, 3)
         first = next(iter(ds))
         result[epochs] = {"graph_bytes": len(ds._as_serialized_graph().numpy()),
-                          "build_and_first_batch_s": time.perf_counter() - t, "first_batch_sum": float(first.numpy().sum())}
+                          "build_and_first_batch_s": time.perf_counter() - t,
+                          "first_batch_sum": float(first.numpy().sum())}
         print(f"soak pipeline: epochs={epochs}: graph {result[epochs]['graph_bytes']:,} bytes, build + first batch "
               f"{result[epochs]['build_and_first_batch_s']:.3f} s [{load()}]")
     return result
+
+
+def explorer(args) -> dict:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from explore_load import explorer_soak
+
+    errors = explorer_soak(args.run_dir, args.requests, args.clients)
+    print(f"soak explorer: {args.requests} requests, {errors} errors [{load()}]")
+    return {"requests": args.requests, "errors": errors}
 
 
 def main(argv=None) -> int:
@@ -131,11 +142,15 @@ def main(argv=None) -> int:
         s = sub.add_parser(name)
         s.add_argument("--epochs", default="10,1000")
         s.add_argument("--repeats", type=int, default=2)
+    e = sub.add_parser("explorer")
+    e.add_argument("run_dir")
+    e.add_argument("--requests", type=int, default=100_000)
+    e.add_argument("--clients", type=int, default=8)
     p.add_argument("--json", help="also write the result here")
     args = p.parse_args(argv)
-    if args.mode != "train":
+    if args.mode in ("startup", "pipeline"):
         args.epochs_list = [int(e) for e in args.epochs.split(",")]
-    result = {"train": train, "startup": startup, "pipeline": pipeline}[args.mode](args)
+    result = {"train": train, "startup": startup, "pipeline": pipeline, "explorer": explorer}[args.mode](args)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0

@@ -65,7 +65,9 @@ def test_compare_strategies_prints_table_and_exits_zero(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "ms/step" in out and "AGREE" in out
-    for name in ("encoder_layer", "multi_output", "model_add_loss", "train_step"):
+    from vaelab.strategies import STRATEGIES
+
+    for name in STRATEGIES.names():
         assert name in out
 
 
@@ -83,3 +85,49 @@ def test_datasets_lists_every_registered_dataset(tmp_path, capsys):
     for name in DATASETS.names():
         assert name in out
     assert "absent" in out  # nothing in the empty dir
+
+
+def test_config_list_names_every_preset_with_its_description(capsys):
+    from vaelab import presets
+
+    assert main(["config", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in presets.names():
+        assert any(line.startswith(name + " ") and presets.describe(name) in line for line in out.splitlines())
+
+
+def test_native_start_up_lines_are_hidden_unless_verbose(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    cmd = [sys.executable, "-m", "vaelab", "config", "show", "--set", "train.epochs=3"]
+    quiet = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert quiet.returncode == 0 and "epochs: 3" in quiet.stdout
+    assert quiet.stderr == "", quiet.stderr
+    loud = subprocess.run([*cmd, "--verbose"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert loud.returncode == 0 and loud.stderr  # TensorFlow's own lines, shown on request
+
+
+def test_filter_keeps_python_warnings_and_errors():
+    from vaelab.cli import NATIVE_NOISE
+
+    noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+             "I0000 00:00:1795764546.472724    8716 port.cc:153] oneDNN custom operations are on.",
+             "E0000 00:00:1795764548.638787    8716 cuda_platform.cc:52] failed call to cuInit: INTERNAL",
+             "2026-11-27 07:20:01.123456: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow",
+             "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow "
+             "with the appropriate compiler flags."]
+    kept = ["/x/y.py:3: UserWarning: something", "Traceback (most recent call last):", "ValueError: bad"]
+    assert all(NATIVE_NOISE.match(line) for line in noise)
+    assert not any(NATIVE_NOISE.match(line) for line in kept)
+
+
+def test_version_and_instant_help():
+    code = ("import sys, vaelab.cli\ntry:\n    vaelab.cli.main(['--help'])\nexcept SystemExit:\n"
+            "    print('tensorflow imported:', 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "usage: vaelab" in out.stdout and "tensorflow imported: False" in out.stdout  # --help stays instant
+    import vaelab
+
+    assert subprocess.run([sys.executable, "-m", "vaelab", "--version"], capture_output=True,
+                          text=True).stdout.strip() == f"vaelab {vaelab.__version__}"

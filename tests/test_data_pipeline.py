@@ -148,3 +148,24 @@ def test_autotune_option_reaches_the_dataset_and_bad_values_are_refused():
     assert on.options().autotune.enabled is True and off.options().autotune.enabled is False
     with pytest.raises(ValueError, match=r"data.autotune: expected one of \['auto', 'on', 'off'\], received 'fast'"):
         RunConfig.from_dict({"data": {"name": "synthetic", "autotune": "fast"}})  # refused when loaded
+
+
+@pytest.mark.parametrize("source", ["memory", "streamed", "cached"])
+def test_training_pipeline_does_not_grow_with_epochs(isolated, tmp_path, source):
+    """One pipeline for any number of epochs: its graph (what tf.data builds and keeps) and its first
+    batch are the same for 10 and 1,000 epochs."""
+    if source == "memory":
+        config, s = RunConfig.from_dict({"data": {"name": "synthetic", "binarize": "dynamic"}}).data, None
+        s = load_split(config, "train")
+    else:
+        write_celeba(tmp_path / "celeba", n=12)
+        extra = {"cache": str(tmp_path / "cache")} if source == "cached" else {}
+        config = cfg("celeba", tmp_path / "celeba", image_size=8, **extra)
+        s = load_split(config, "train")
+    graphs, firsts = [], []
+    for epochs in (10, 1000):
+        ds = make_epochs(s, config, batch_size=4, seed=0, first_epoch=0, epochs=epochs, steps_per_epoch=2)
+        graphs.append(len(ds._as_serialized_graph().numpy()))
+        firsts.append(next(iter(ds)).numpy())
+    assert abs(graphs[1] - graphs[0]) < 64, graphs  # only the constant epoch count differs
+    np.testing.assert_array_equal(firsts[0], firsts[1])

@@ -334,6 +334,7 @@ def test_streamed_body_is_cut_off_at_the_limit(live):
     assert answer.startswith(b"HTTP/1.1 413"), f"no 413 after sending {sent >> 20} MiB"
 
 
+@pytest.mark.slow
 def test_incomplete_requests_are_closed_after_the_deadline(live):
     idle, slow, after = connect(live), connect(live), connect(live)
     try:

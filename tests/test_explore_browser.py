@@ -28,6 +28,8 @@ LOADED_NEW = """([id, old, width]) => { const img = document.getElementById(id);
 # Playwright gives every launch a fresh, empty user-data dir of its own.
 
 
+pytestmark = pytest.mark.slow  # a real browser against a real server
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _chromium():

@@ -17,6 +17,7 @@ from conftest import tiny_config
 
 from vaelab import runs
 from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint
+from vaelab.strategies import STRATEGIES
 from vaelab.train import DivergenceError, fit
 
 TESTS = Path(__file__).parent
@@ -91,6 +92,7 @@ def test_resume_refuses_another_config(tmp_path):
     assert (tmp_path / "runs" / "r" / "history.csv").read_text() == history
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_from_cli(tmp_path):
     """A real `kill -9` of `vaelab train` mid-run, then `--resume`: same history as an uninterrupted run."""
     common = ["--config", "smoke", "--output-dir", str(tmp_path),
@@ -181,6 +183,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_logical_cpus(tmp_path):
     code = """
 import json, sys
@@ -200,6 +203,7 @@ print(json.dumps({"replicas": env["replicas"], "loss": r.history["loss"]}))
     assert result["replicas"] == 2 and np.isfinite(result["loss"][0])
 
 
+@pytest.mark.slow
 def test_multi_worker_two_local_processes_end_with_identical_weights(tmp_path):
     ports = [str(_free_port()), str(_free_port())]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -220,14 +224,14 @@ def test_multi_worker_two_local_processes_end_with_identical_weights(tmp_path):
         np.testing.assert_array_equal(wa, wb)
 
 
-@pytest.mark.parametrize("strategy", ["train_step", "encoder_layer", "model_add_loss", "multi_output"])
+@pytest.mark.parametrize("strategy", STRATEGIES.names())
 def test_mixed_bfloat16_trains_with_float32_heads_and_output(tmp_path, strategy):
     result = fit(tiny_config(tmp_path, train={"precision": "mixed_bfloat16", "epochs": 1},
                              loss={"strategy": strategy}))
     enc, dec = result.model.encoder, result.model.decoder
     assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in enc.layers)
     assert dec.get_layer("x_hat").dtype_policy.name == "float32"
-    assert enc.get_layer("encoder_trunk" if strategy == "encoder_layer" else "z_mean") is not None
+    assert all(t.dtype == "float32" for t in keras.tree.flatten(enc.outputs))  # the heads stay float32
     assert np.isfinite(result.history["loss"]).all()
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
 
