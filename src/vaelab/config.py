@@ -55,7 +55,7 @@ class ModelConfig:
     batch_norm: bool = False
     dropout: float = 0.0
     extra_dense: int = 0  # units of a Dense layer between Flatten and z_mean/z_log_var (0 = none)
-    likelihood: str = "bernoulli"  # bernoulli (sigmoid + BCE) | gaussian (sigmoid + squared error)
+    likelihood: str = "bernoulli"  # bernoulli | gaussian | continuous_bernoulli (vaelab.likelihoods)
     z_log_var_clip: float | None = None  # clamp z_log_var to [-c, c] against exp() overflow
 
 

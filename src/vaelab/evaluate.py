@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from vaelab import metrics, runs
+from vaelab.likelihoods import LIKELIHOODS
 from vaelab.metrics.features import ClassifierFeatures, FeatureUnavailable, inception_features, load_inception
-from vaelab.metrics.likelihood import LOG_LIKELIHOODS, logits_model
 
 SECTION = "evaluation"
 CACHE = "evaluation"  # sub-directory of the run dir for the feature classifier
@@ -54,17 +53,7 @@ class EvalResult:
 
 def pixel_protocol(binarize: str, likelihood: str) -> tuple[bool, str]:
     """(is the IWAE number a proper discrete NLL?, the label saying what it is)."""
-    if likelihood == "bernoulli" and binarize in ("static", "dynamic"):
-        return True, "Bernoulli likelihood on binarised pixels: a proper discrete NLL"
-    if likelihood == "bernoulli":
-        return False, (
-            "Bernoulli 'likelihood' on continuous pixels in [0, 1] (binary cross-entropy): "
-            "not a normalised likelihood, NOT a proper discrete NLL"
-        )
-    return False, (
-        "Gaussian density (variance 1/2, the squared-error loss) on continuous pixels: "
-        "a continuous density, NOT a proper discrete NLL"
-    )
+    return LIKELIHOODS.get(likelihood).protocol(binarize in ("static", "dynamic"))
 
 
 def evaluation_images(images: np.ndarray, binarize: str, seed: int) -> np.ndarray:
@@ -77,13 +66,12 @@ def evaluation_images(images: np.ndarray, binarize: str, seed: int) -> np.ndarra
 
 def _reconstruction(model, images: np.ndarray) -> dict:
     z_mean, _ = model.encode(images)  # deterministic: z = z_mean
-    logits_of = logits_model(model.decoder)
     bce, sse = [], []
     for i in range(0, len(images), 500):
         x = images[i : i + 500]
-        logits = logits_of(z_mean[i : i + 500], training=False)
-        bce.append(-LOG_LIKELIHOODS.get("bernoulli")(x, logits).numpy())
-        x_hat = tf.sigmoid(logits).numpy()  # (B, H, W, C)
+        logits = model.decoder_logits(z_mean[i : i + 500], training=False)  # (B, H, W, C)
+        bce.append(LIKELIHOODS.get("bernoulli").nll(x, logits).numpy())
+        x_hat = model.p_x.mean(logits).numpy()  # (B, H, W, C)
         sse.append(np.sum(np.reshape((x - x_hat) ** 2, (len(x), -1)), axis=1))
     bce, sse = np.concatenate(bce), np.concatenate(sse)
     return {

@@ -1,10 +1,11 @@
-"""Custom layers: reparameterised sampling, the encoder-side KL layer, and a log-variance clamp."""
+"""Custom layers: reparameterised sampling, the encoder-side KL layer, a log-variance clamp, the likelihood mean."""
 
 from __future__ import annotations
 
 import keras
 from keras import layers, ops
 
+from vaelab.likelihoods import LIKELIHOODS
 from vaelab.losses import gaussian_kl
 
 
@@ -94,3 +95,19 @@ class KLDivergenceLayer(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "beta": self.initial_beta}
+
+
+@keras.saving.register_keras_serializable(package="vaelab")
+class LikelihoodMean(layers.Layer):
+    """logits (B, H, W, C) -> E[x | logits] under a registered likelihood: the decoder's output image."""
+
+    def __init__(self, likelihood: str = "bernoulli", **kwargs):
+        super().__init__(**kwargs)
+        self.likelihood = likelihood
+        self.fn = LIKELIHOODS.get(likelihood).mean
+
+    def call(self, logits):
+        return self.fn(logits)
+
+    def get_config(self):
+        return {**super().get_config(), "likelihood": self.likelihood}

@@ -101,7 +101,7 @@ def check_names(cfg: RunConfig) -> None:
     """Fails fast, before anything is written, on any unknown registered name in the config."""
     from vaelab.data import DATASETS
     from vaelab.data.pipeline import AUTOTUNE, BINARIZE
-    from vaelab.losses import RECONSTRUCTION
+    from vaelab.likelihoods import LIKELIHOODS
     from vaelab.models import ARCHITECTURES
     from vaelab.models.heads import ACTIVATIONS
     from vaelab.schedules import SCHEDULES
@@ -109,7 +109,7 @@ def check_names(cfg: RunConfig) -> None:
 
     DATASETS.get(cfg.data.name)
     ARCHITECTURES.get(cfg.model.architecture)
-    RECONSTRUCTION.get(cfg.model.likelihood)
+    LIKELIHOODS.get(cfg.model.likelihood)
     SCHEDULES.get(cfg.loss.beta_schedule)
     DISTRIBUTE.get(cfg.train.distribute)
     if cfg.model.kind == "vae":

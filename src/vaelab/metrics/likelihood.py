@@ -11,40 +11,13 @@ from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from vaelab.likelihoods import LIKELIHOODS
 from vaelab.losses import gaussian_kl
-from vaelab.registry import Registry
 
 LOG_2PI = math.log(2.0 * math.pi)
-
-LOG_LIKELIHOODS = Registry("likelihood")
-
-
-@LOG_LIKELIHOODS.register("bernoulli")
-def bernoulli_log_likelihood(x, logits):
-    """log p(x | logits) of independent Bernoulli pixels, summed over pixels: (B,).
-
-    Computed from the logits, log p = x*l - softplus(l), so it stays finite for saturated pixels.
-    A proper log-probability only when x is binary; for x in (0, 1) it is the (unnormalised)
-    negative binary cross-entropy.
-    """
-    t = x * logits - tf.math.softplus(logits)  # (B, H, W, C)
-    return tf.reduce_sum(tf.reshape(t, (tf.shape(t)[0], -1)), axis=-1)
-
-
-@LOG_LIKELIHOODS.register("gaussian")
-def gaussian_log_likelihood(x, logits):
-    """log N(x; sigmoid(logits), 1/2 I), summed over pixels: (B,).
-
-    vaelab's `gaussian` likelihood trains on the summed squared error, which is the Gaussian NLL with
-    variance 1/2 up to the constant D/2 log(pi): -log p = SSE + D/2 log(pi). A density, not a probability.
-    """
-    d = tf.reshape(x - tf.sigmoid(logits), (tf.shape(x)[0], -1))  # (B, D_x)
-    n_pixels = tf.cast(tf.shape(d)[1], d.dtype)
-    return -tf.reduce_sum(tf.square(d), axis=-1) - 0.5 * n_pixels * math.log(math.pi)
 
 
 def log_normal(z, mean, log_var):
@@ -70,18 +43,13 @@ def bits_per_dim(nll_nats: float, image_shape) -> float:
     return float(nll_nats) / (math.prod(image_shape) * math.log(2.0))
 
 
-def logits_model(decoder: keras.Model) -> keras.Model:
-    """The decoder up to its sigmoid: z -> logits (B, H, W, C), for exact Bernoulli log-probabilities."""
-    return keras.Model(decoder.input, decoder.get_layer("x_hat").input, name="decoder_logits")
-
-
 class _Scorer:
     """Compiled (graph) pieces shared by the ELBO and IWAE loops; one trace per input shape rank."""
 
-    def __init__(self, model, likelihood: str):
+    def __init__(self, model, likelihood: str | None = None):
         self.encoder = model.encoder
-        self.logits = logits_model(model.decoder)
-        self.log_px_z = LOG_LIKELIHOODS.get(likelihood)
+        self.logits = model.decoder_logits
+        self.log_px_z = LIKELIHOODS.get(likelihood or model.likelihood).log_prob
 
     @tf.function(reduce_retracing=True)
     def encode(self, x):
@@ -102,7 +70,7 @@ def _noise(rng: np.random.Generator, shape) -> tf.Tensor:
     return tf.constant(rng.standard_normal(shape).astype("float32"))
 
 
-def elbo_terms(model, images: np.ndarray, likelihood: str, seed: int = 0, batch_size: int = 500) -> dict:
+def elbo_terms(model, images: np.ndarray, likelihood: str | None = None, seed: int = 0, batch_size: int = 500) -> dict:
     """Per-image ELBO pieces with one sampled z per image (not z_mean), in nats.
 
     Returns:
@@ -125,7 +93,7 @@ def elbo_terms(model, images: np.ndarray, likelihood: str, seed: int = 0, batch_
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def iwae_bound(model, images: np.ndarray, likelihood: str, k: int = 1000, seed: int = 0,
+def iwae_bound(model, images: np.ndarray, likelihood: str | None = None, k: int = 1000, seed: int = 0,
                image_chunk: int = 50, sample_chunk: int = 200) -> np.ndarray:
     """L_k per image (nats, (N,)): log of the mean of k importance weights, computed with logsumexp.
 

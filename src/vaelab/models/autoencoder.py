@@ -3,7 +3,10 @@
 Each model takes only plain values (`model_config` dict, `image_shape`, `beta`, `seed`) and builds
 its encoder/decoder itself, so `get_config` is a dict of primitives and `.keras` saving just works.
 `encoder` (image -> z_mean[, z_log_var]) and `decoder` (z -> image) are functional models usable on
-their own. Inference helpers (`encode`, `decode`, `reconstruct`, `sample`) take and return numpy
+their own; `decoder_logits` (z -> logits) shares the decoder's layers and feeds the likelihood.
+Calling the model returns the decoder's logits (the likelihood's parameters, like a Keras classifier
+compiled with `from_logits=True`); `likelihood.mean(logits)` is the image.
+Inference helpers (`encode`, `decode`, `reconstruct`, `sample`) take and return numpy
 arrays and are deterministic (z = z_mean) unless sampling is asked for.
 """
 
@@ -18,8 +21,9 @@ from keras import ops
 
 from vaelab.config import ModelConfig, _from_dict
 from vaelab.layers import Sampling
+from vaelab.likelihoods import LIKELIHOODS, Likelihood
 from vaelab.losses import ReconstructionLoss, reconstruction_metric
-from vaelab.models.heads import build_decoder, build_encoder
+from vaelab.models.heads import build_decoders, build_encoder
 
 
 class BaseAutoencoder(keras.Model):
@@ -42,7 +46,7 @@ class BaseAutoencoder(keras.Model):
         self.initial_beta = float(beta)
         self.seed = seed
         self.encoder = self.build_encoder()
-        self.decoder = build_decoder(self.cfg, self.image_shape)
+        self.decoder_logits, self.decoder = build_decoders(self.cfg, self.image_shape)
 
     def build_encoder(self) -> keras.Model:
         return build_encoder(self.cfg, self.image_shape)
@@ -58,6 +62,11 @@ class BaseAutoencoder(keras.Model):
     @property
     def likelihood(self) -> str:
         return self.cfg.likelihood
+
+    @property
+    def p_x(self) -> Likelihood:
+        """The pixel likelihood p(x | logits) (`vaelab.likelihoods`)."""
+        return LIKELIHOODS.get(self.cfg.likelihood)
 
     def targets(self, x):
         """The `y` that `fit` needs for a batch of images `x` (only multi_output differs)."""
@@ -161,7 +170,7 @@ class Autoencoder(BaseAutoencoder):
     kind = "ae"
 
     def call(self, x, training=None):
-        return self.decoder(self.encoder(x, training=training), training=training)
+        return self.decoder_logits(self.encoder(x, training=training), training=training)
 
 
 class VAE(BaseAutoencoder):

@@ -6,7 +6,7 @@ import keras
 from keras import layers
 
 from vaelab.config import ModelConfig
-from vaelab.layers import ClipValues
+from vaelab.layers import ClipValues, LikelihoodMean
 from vaelab.registry import Registry
 
 ARCHITECTURES = Registry("architecture")
@@ -39,10 +39,19 @@ def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str
     return keras.Model(x, [z_mean, z_log_var], name=name)
 
 
-def build_decoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str = "decoder") -> keras.Model:
-    """z (B, D) -> x_hat (B, H, W, C) in [0, 1] (sigmoid: Bernoulli means or Gaussian means)."""
+def build_decoders(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[keras.Model, keras.Model]:
+    """(z -> logits, z -> image): two views of one graph, sharing every layer.
+
+    The logits (B, H, W, C) are the likelihood's parameters (training and evaluation score them with
+    `likelihood.nll`); the image is the likelihood's mean in [0, 1] (reconstructions and samples).
+    """
     arch = ARCHITECTURES.get(cfg.architecture)
     z = keras.Input(shape=(cfg.latent_dim,), name="z")
-    h = arch.decoder_trunk(cfg, z, tuple(image_shape))  # (B, H, W, C) logits
-    x_hat = layers.Activation("sigmoid", name="x_hat", dtype="float32")(h)
-    return keras.Model(z, x_hat, name=name)
+    logits = arch.decoder_trunk(cfg, z, tuple(image_shape))  # (B, H, W, C)
+    x_hat = LikelihoodMean(cfg.likelihood, name="x_hat", dtype="float32")(logits)
+    return keras.Model(z, logits, name="decoder_logits"), keras.Model(z, x_hat, name="decoder")
+
+
+def build_decoder(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    """z (B, D) -> x_hat (B, H, W, C) in [0, 1], the likelihood's mean."""
+    return build_decoders(cfg, image_shape)[1]

@@ -32,4 +32,4 @@ class EncoderLayerVAE(VAE):
 
     def call(self, x, training=None):
         _, _, z = self.encode_sample(x, training=training)
-        return self.decoder(z, training=training)
+        return self.decoder_logits(z, training=training)  # (B, H, W, C)

@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from vaelab.losses import gaussian_kl, reconstruction_loss
+from vaelab.losses import gaussian_kl
 from vaelab.models.autoencoder import VAE
 from vaelab.strategies.registry import STRATEGIES
 
@@ -32,15 +32,15 @@ class TrainStepVAE(VAE):
 
     def call(self, x, training=None):
         _, _, z = self.encode_sample(x, training=training)
-        return self.decoder(z, training=training)
+        return self.decoder_logits(z, training=training)
 
     def compile_for_training(self, optimizer, jit_compile=False):
         self.compile(optimizer=optimizer, jit_compile=jit_compile)
 
     def _elbo_terms(self, x, training):
         z_mean, z_log_var, z = self.encode_sample(x, training=training)
-        x_hat = self.decoder(z, training=training)
-        rec = reconstruction_loss(self.likelihood)(x, x_hat)  # (B,)
+        logits = self.decoder_logits(z, training=training)  # (B, H, W, C)
+        rec = self.p_x.nll(x, logits)  # (B,)
         kl = gaussian_kl(z_mean, z_log_var)  # (B,)
         loss = ops.mean(rec) + self.beta * ops.mean(kl)
         if self.losses:  # e.g. kernel regularizers
