@@ -11,7 +11,7 @@ from conftest import tiny_config
 from vaelab import metrics
 from vaelab.evaluate import EvalOptions, evaluate_model, evaluate_run_dir, pixel_protocol
 from vaelab.metrics import features
-from vaelab.strategies import build_model
+from vaelab.models.kinds import build_model
 
 
 @pytest.fixture(scope="module")

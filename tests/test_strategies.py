@@ -10,7 +10,8 @@ from vaelab.compare import compare_strategies
 from vaelab.config import RunConfig
 from vaelab.likelihoods import LIKELIHOODS
 from vaelab.losses import gaussian_kl
-from vaelab.strategies import STRATEGIES, build_model
+from vaelab.models.kinds import build_model
+from vaelab.strategies import STRATEGIES
 
 NET = {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2], "latent_dim": 3}
 

@@ -44,7 +44,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    kind: str = "vae"  # vae | ae
+    kind: str = "vae"  # a name in vaelab.models.kinds.MODEL_KINDS: vae | ae | ...
     architecture: str = "conv"  # conv | dense
     latent_dim: int = 2
     filters: list[int] = field(default_factory=lambda: [32, 64])  # conv: one entry per layer
@@ -57,6 +57,11 @@ class ModelConfig:
     extra_dense: int = 0  # units of a Dense layer between Flatten and z_mean/z_log_var (0 = none)
     likelihood: str = "bernoulli"  # bernoulli | gaussian | continuous_bernoulli (vaelab.likelihoods)
     z_log_var_clip: float | None = None  # clamp z_log_var to [-c, c] against exp() overflow
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None, where: str = "model") -> ModelConfig:
+        """Validated from plain values (unknown keys and wrong types name the field)."""
+        return _from_dict(cls, d or {}, where)
 
 
 @dataclass

@@ -147,7 +147,7 @@ def evaluate_model(
         "absent": {},
         "notes": notes,
     }
-    if kind == "ae":
+    if not model.has_posterior:
         why = "a plain autoencoder has no posterior q(z|x) or prior p(z)"
         for key in ("elbo", "iwae", "latent", "frechet"):
             out["absent"][key] = why + (": no generative model to sample from" if key == "frechet" else "")
@@ -221,7 +221,7 @@ def evaluate_run_dir(run_dir: str | Path, opts: EvalOptions | None = None) -> Ev
     cfg = run.config
     images, _ = load_arrays(cfg.data, opts.split, limit=opts.limit)
     train = None
-    if opts.frechet and run.model.kind == "vae":
+    if opts.frechet and run.model.has_prior:
         train_images, train_split = load_arrays(cfg.data, "train", limit=20_000)
         train = (train_images, train_split.labels)
     values = evaluate_model(run.model, images, cfg.data.binarize, opts, run.path, train)

@@ -22,8 +22,8 @@ from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint, BetaSched
 from vaelab.config import RunConfig
 from vaelab.data import load_split, make_dataset
 from vaelab.data.pipeline import make_epochs
+from vaelab.models.kinds import build_model
 from vaelab.registry import Registry
-from vaelab.strategies import build_model
 
 DISTRIBUTE = Registry("distribution strategy")
 DISTRIBUTE.register("none")(lambda: tf.distribute.get_strategy())
@@ -104,18 +104,16 @@ def check_names(cfg: RunConfig) -> None:
     from vaelab.likelihoods import LIKELIHOODS
     from vaelab.models import ARCHITECTURES
     from vaelab.models.heads import ACTIVATIONS
+    from vaelab.models.kinds import model_class
     from vaelab.schedules import SCHEDULES
-    from vaelab.strategies import STRATEGIES
 
     DATASETS.get(cfg.data.name)
     ARCHITECTURES.get(cfg.model.architecture)
     LIKELIHOODS.get(cfg.model.likelihood)
     SCHEDULES.get(cfg.loss.beta_schedule)
     DISTRIBUTE.get(cfg.train.distribute)
-    if cfg.model.kind == "vae":
-        STRATEGIES.get(cfg.loss.strategy)
-    for key, value, choices in (("model.kind", cfg.model.kind, ["ae", "vae"]),
-                                ("model.activation", cfg.model.activation, ACTIVATIONS),
+    model_class(cfg)  # the model kind, and the KL strategy where the kind has several
+    for key, value, choices in (("model.activation", cfg.model.activation, ACTIVATIONS),
                                 ("data.binarize", cfg.data.binarize, list(BINARIZE)),
                                 ("data.autotune", cfg.data.autotune, list(AUTOTUNE)),
                                 ("train.jit_compile", cfg.train.jit_compile, list(JIT)),
@@ -183,7 +181,7 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
     runs.write_run_metadata(run_dir, cfg, argv if argv is not None else sys.argv,
                             distribute=cfg.train.distribute, replicas=strategy.num_replicas_in_sync)
     with strategy.scope(), precision_policy(cfg.train.precision):
-        model = build_model(cfg, train_split.image_shape)
+        model = build_model(cfg, train_split.image_shape, n_train=len(train_split))
         model.compile_for_training(make_optimizer(cfg, steps * cfg.train.epochs), resolve_jit(cfg.train.jit_compile))
 
     train_ds = make_epochs(train_split, cfg.data, batch, cfg.train.seed, first_epoch, cfg.train.epochs, steps)

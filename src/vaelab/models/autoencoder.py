@@ -1,7 +1,9 @@
-"""The AE and VAE model classes every KL strategy builds on.
+"""The AE and VAE model classes every KL strategy and VAE family builds on.
 
-Each model takes only plain values (`model_config` dict, `image_shape`, `beta`, `seed`) and builds
-its encoder/decoder itself, so `get_config` is a dict of primitives and `.keras` saving just works.
+Each model takes its `ModelConfig` (or the plain dict `get_config` wrote), `image_shape`, `beta` and
+`seed`, and builds its encoder/decoder itself, so `get_config` is a dict of primitives and `.keras`
+saving just works. What a family can do (a KL term, a likelihood bound, a prior to sample from, which
+KL strategies) is a class attribute here, read by `build_model`, evaluation and sampling.
 `encoder` (image -> z_mean[, z_log_var]) and `decoder` (z -> image) are functional models usable on
 their own; `decoder_logits` (z -> logits) shares the decoder's layers and feeds the likelihood.
 Calling the model returns the decoder's logits (the likelihood's parameters, like a Keras classifier
@@ -19,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from vaelab.config import ModelConfig, _from_dict
+from vaelab.config import ModelConfig, RunConfig
 from vaelab.layers import Sampling
 from vaelab.likelihoods import LIKELIHOODS, Likelihood
 from vaelab.losses import ReconstructionLoss, reconstruction_metric
@@ -29,13 +31,21 @@ from vaelab.models.heads import build_decoders, build_encoder
 class BaseAutoencoder(keras.Model):
     """Shared construction, config and numpy inference helpers (not registered: abstract)."""
 
-    kind = "ae"
+    kind = ""  # the MODEL_KINDS name of a registered subclass
+    # ---- capabilities of the family (read by build_model, evaluation sections and sampling)
+    strategies: tuple[str, ...] | None = None  # KL strategies it supports; None: no KL term, strategy unused
+    has_posterior = False  # an encoder q(z|x): ELBO, latent statistics
+    has_likelihood_bound = False  # an importance-weighted bound on log p(x) (IWAE NLL)
+    has_prior = False  # a prior p(z) that `sample` draws from
+    standard_normal_prior = False  # p(z) = N(0, I): KL(q || p) in closed form, per latent dimension
 
-    def __init__(self, model_config: dict | None = None, image_shape=(28, 28, 1), beta: float = 1.0,
+    def __init__(self, model_config: ModelConfig | dict | None = None, image_shape=(28, 28, 1), beta: float = 1.0,
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.model_config = dataclasses.asdict(_from_dict(ModelConfig, dict(model_config or {}), "model"))
-        self.cfg = ModelConfig(**self.model_config)
+        if isinstance(model_config, ModelConfig):
+            self.cfg = model_config
+        else:  # the dict from get_config (loading a .keras file)
+            self.cfg = ModelConfig.from_dict(model_config)
         if self.cfg.kind != self.kind:
             raise ValueError(
                 f"model.kind: expected {self.kind!r} for {type(self).__name__}, received {self.cfg.kind!r}"
@@ -48,8 +58,32 @@ class BaseAutoencoder(keras.Model):
         self.encoder = self.build_encoder()
         self.decoder_logits, self.decoder = build_decoders(self.cfg, self.image_shape)
 
+    # ------------------------------------------------------------------ construction from a run config
+    @classmethod
+    def model_class(cls, strategy: str) -> type[BaseAutoencoder]:
+        """The concrete class for `loss.strategy`; refuses a strategy the family does not support."""
+        if cls.strategies is not None and strategy not in cls.strategies:
+            raise ValueError(
+                f"loss.strategy: model.kind {cls.kind!r} supports only {list(cls.strategies)} (see docs/models.md), "
+                f"received {strategy!r}"
+            )
+        return cls
+
+    @classmethod
+    def label(cls, strategy: str, sep: str = "-") -> str:
+        """A short name for runs and models: the kind, plus the strategy where the kind has several."""
+        return cls.kind if cls.strategies is None or len(cls.strategies) == 1 else f"{cls.kind}{sep}{strategy}"
+
+    @classmethod
+    def from_run_config(cls, cfg: RunConfig, image_shape, n_train: int | None = None, **kwargs) -> BaseAutoencoder:
+        """Builds the model for a run; families with extra settings (loss weights, `n_train`) override it."""
+        # The outer model computes in float32 whatever the global policy: its own ops are the loss
+        # (KL, beta weighting); encoder/decoder trunks follow `train.precision`.
+        return cls(model_config=cfg.model, image_shape=tuple(image_shape), beta=cfg.loss.beta, seed=cfg.train.seed,
+                   dtype="float32", name=cls.label(cfg.loss.strategy, sep="_"), **kwargs)
+
     def build_encoder(self) -> keras.Model:
-        return build_encoder(self.cfg, self.image_shape)
+        return build_encoder(self.cfg, self.image_shape, variational=self.has_posterior)
 
     def build(self, input_shape=None):
         # Encoder and decoder are functional models, already built in __init__; only the
@@ -92,7 +126,7 @@ class BaseAutoencoder(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
-            "model_config": self.model_config,
+            "model_config": dataclasses.asdict(self.cfg),
             "image_shape": list(self.image_shape),
             "beta": self.initial_beta,
             "seed": self.seed,
@@ -143,7 +177,7 @@ class BaseAutoencoder(keras.Model):
     def encode(self, x, batch_size: int = 512):
         """images (N, H, W, C) in [0, 1] -> (z_mean, z_log_var) numpy (N, D); z_log_var is None for an AE."""
         out = self._batched(lambda b: self.encoder(b, training=False), np.asarray(x, "float32"), batch_size)
-        return (out, None) if self.kind == "ae" else out
+        return out if self.has_posterior else (out, None)
 
     def decode(self, z, batch_size: int = 512) -> np.ndarray:
         """latents (N, D) -> images (N, H, W, C) in [0, 1]."""
@@ -158,7 +192,11 @@ class BaseAutoencoder(keras.Model):
         return self.decode(z_mean)
 
     def sample(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
-        """Decodes n draws from N(0, std^2 I): new images from the prior (seed part XI)."""
+        """Decodes n draws from N(0, std^2 I): new images from the prior (seed part XI).
+
+        An AE has no prior: this decodes the same Gaussian draws, which is what the "AE vs VAE"
+        comparisons show. Families with another prior override it.
+        """
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32") * std
         return self.decode(z)
 
@@ -180,6 +218,19 @@ class VAE(BaseAutoencoder):
     """
 
     kind = "vae"
+    strategies = ()  # every registered KL strategy: set by vaelab.strategies once they are imported
+    has_posterior = True
+    has_likelihood_bound = True
+    has_prior = True
+    standard_normal_prior = True
+
+    @classmethod
+    def model_class(cls, strategy: str) -> type[BaseAutoencoder]:
+        if cls.kind != VAE.kind:  # a family built on a strategy class: its own `strategies` decide
+            return super().model_class(strategy)
+        from vaelab.strategies import STRATEGIES  # the strategies subclass VAE: imported when asked
+
+        return STRATEGIES.get(strategy)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

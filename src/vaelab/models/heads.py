@@ -20,8 +20,9 @@ def activation(name: str, label: str = "model.activation") -> layers.Layer:
     return layers.Activation(name)
 
 
-def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str = "encoder") -> keras.Model:
-    """image (B, H, W, C) -> [z_mean, z_log_var] (B, D) each; an AE's encoder outputs z_mean only."""
+def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str = "encoder",
+                  variational: bool = True) -> keras.Model:
+    """image (B, H, W, C) -> [z_mean, z_log_var] (B, D) each; z_mean only when not `variational` (an AE)."""
     arch = ARCHITECTURES.get(cfg.architecture)
     x = keras.Input(shape=tuple(image_shape), name="image")
     h = arch.encoder_trunk(cfg, x)  # (B, F)
@@ -31,7 +32,7 @@ def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str
         h = activation(cfg.activation)(h)
     # Heads and output stay float32 under mixed precision: the KL and log-likelihoods need the range.
     z_mean = layers.Dense(cfg.latent_dim, name="z_mean", dtype="float32")(h)
-    if cfg.kind == "ae":
+    if not variational:
         return keras.Model(x, z_mean, name=name)
     z_log_var = layers.Dense(cfg.latent_dim, name="z_log_var", dtype="float32")(h)
     if cfg.z_log_var_clip:
