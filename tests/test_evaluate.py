@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -109,7 +110,7 @@ def test_inception_fid_wiring(tiny_vae, tmp_path, monkeypatch):
         x = keras.Input((size, size, 3))
         return keras.Model(x, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x)))
 
-    monkeypatch.setattr("vaelab.evaluate.load_inception", small_stand_in)
+    monkeypatch.setattr("vaelab.evaluate.frechet.load_inception", small_stand_in)
     model, x = tiny_vae
     opts = EvalOptions(k=2, inception_weights=None, inception_size=75, inception_n=8)
     m = evaluate_model(model, x, "static", opts, run_dir=tmp_path, train=(x, np.arange(len(x)) % 3))
@@ -147,3 +148,17 @@ def test_ae_run_reports_reconstruction_and_says_why_the_rest_is_absent(tmp_path)
     assert set(m["absent"]) == {"elbo", "iwae", "latent", "frechet"}
     assert "no posterior" in m["absent"]["iwae"]
     assert m["reconstruction"]["mse_per_pixel"] > 0
+
+
+def test_every_section_computes_or_says_why_not(tiny_vae, tmp_path):
+    from vaelab.evaluate import format_table
+    from vaelab.evaluate.sections import SECTIONS, ordered
+
+    model, x = tiny_vae
+    m = evaluate_model(model, x, "static", EvalOptions(k=2, frechet=False))
+    assert ordered()[:2] == ["reconstruction", "elbo"]
+    assert set(SECTIONS.names()) - {"frechet"} <= set(m) and "frechet" not in m["absent"]  # not asked
+    assert m["reconstruction"]["nll_per_image"] == pytest.approx(m["reconstruction"]["bce_per_image"], rel=1e-6)
+    m = evaluate_model(model, x, "static", EvalOptions(k=2))  # asked, but no run directory
+    assert "feature classifier" in m["absent"]["frechet"]
+    assert re.search(r"^frechet +absent +no run directory", format_table(m), re.M)
