@@ -36,16 +36,16 @@ def trained_run(tmp_path_factory):
 
 def test_iwae_k1_equals_the_single_sample_elbo_with_shared_noise(tiny_vae):
     model, x = tiny_vae
-    elbo = metrics.elbo_terms(model, x, "bernoulli", seed=7)
-    bound = metrics.iwae_bound(model, x, "bernoulli", k=1, seed=7, image_chunk=len(x))
+    elbo = metrics.elbo_terms(model, x, seed=7)
+    bound = metrics.iwae_bound(model, x, k=1, seed=7, image_chunk=len(x))
     np.testing.assert_allclose(bound, elbo["log_w"], rtol=1e-5, atol=1e-4)
 
 
 def test_iwae_k1_equals_the_elbo_in_expectation(tiny_vae):
     model, x = tiny_vae
     many = np.repeat(x, 200, axis=0)  # 2400 draws
-    bound = metrics.iwae_bound(model, many, "bernoulli", k=1, seed=1, image_chunk=600)
-    t = metrics.elbo_terms(model, many, "bernoulli", seed=2)
+    bound = metrics.iwae_bound(model, many, k=1, seed=1, image_chunk=600)
+    t = metrics.elbo_terms(model, many, seed=2)
     elbo = -(t["reconstruction"] + t["kl"])  # closed-form KL
     stderr = np.sqrt(bound.var() / len(bound) + elbo.var() / len(elbo))
     assert abs(bound.mean() - elbo.mean()) < 4 * stderr + 1e-3
@@ -54,11 +54,11 @@ def test_iwae_k1_equals_the_elbo_in_expectation(tiny_vae):
 def test_larger_k_is_not_worse_on_average(tiny_vae):
     model, x = tiny_vae
     means = [
-        metrics.iwae_bound(model, x, "bernoulli", k=k, seed=3, sample_chunk=16).mean() for k in (1, 8, 64)
+        metrics.iwae_bound(model, x, k=k, seed=3, sample_chunk=16).mean() for k in (1, 8, 64)
     ]
     assert means[0] <= means[1] + 0.05 and means[1] <= means[2] + 0.05
     with pytest.raises(ValueError, match="k: expected at least 1"):
-        metrics.iwae_bound(model, x, "bernoulli", k=0)
+        metrics.iwae_bound(model, x, k=0)
 
 
 def test_pixel_protocol_labels_proper_nll_only_for_binarised_bernoulli():

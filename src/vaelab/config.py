@@ -57,6 +57,11 @@ class ModelConfig:
     extra_dense: int = 0  # units of a Dense layer between Flatten and z_mean/z_log_var (0 = none)
     likelihood: str = "bernoulli"  # bernoulli | gaussian | continuous_bernoulli (vaelab.likelihoods)
     z_log_var_clip: float | None = None  # clamp z_log_var to [-c, c] against exp() overflow
+    # VAE families (docs/models.md); ignored by kinds that do not use them
+    iw_samples: int = 1  # iwae/hvae/vamp: importance samples k of the training bound (k = 1: the ELBO)
+    top_latent_dim: int = 2  # hvae: size of the second stochastic layer z2 (latent_dim is z1)
+    top_hidden_units: list[int] = field(default_factory=lambda: [64])  # hvae: MLP layers between z1 and z2
+    pseudo_inputs: int = 100  # vamp: number K of learned pseudo-inputs of the VampPrior
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, where: str = "model") -> ModelConfig:
@@ -73,6 +78,8 @@ class LossConfig:
     beta_start: float = 0.0
     cycle_epochs: int = 10  # cyclical: length of one cycle
     cycle_ratio: float = 0.5  # cyclical: share of a cycle spent increasing beta
+    tc_alpha: float = 1.0  # tcvae: weight of the index-code mutual information (beta weights the total correlation)
+    tc_gamma: float = 1.0  # tcvae: weight of the dimension-wise KL
 
 
 @dataclass

@@ -33,6 +33,10 @@ class Sampling(layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
+    def noise(self, shape, dtype="float32"):
+        """Standard-normal draws of `shape` from this layer's generator (importance samples, hierarchies)."""
+        return keras.random.normal(shape, dtype=dtype, seed=self.seed_generator)
+
     # The RNG state is saved with the weights, so a resumed run continues the same noise sequence
     # (Keras saves a SeedGenerator's state only when it is an ordinary layer weight).
     def save_own_variables(self, store):

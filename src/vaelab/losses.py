@@ -11,6 +11,8 @@ dimensions, so that at beta = 1 the loss is the negative ELBO in nats per image 
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -34,6 +36,16 @@ def gaussian_kl(z_mean, z_log_var):
 def gaussian_kl_per_dim(z_mean, z_log_var):
     """Like `gaussian_kl` but not summed: (B, D)."""
     return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+
+
+def log_normal(z, mean, log_var):
+    """log N(z; mean, diag(exp(log_var))), summed over the last axis: (...,). Arguments broadcast."""
+    return -0.5 * ops.sum(math.log(2.0 * math.pi) + log_var + ops.square(z - mean) * ops.exp(-log_var), axis=-1)
+
+
+def log_standard_normal(z):
+    """log N(z; 0, I), summed over the last axis: (...,)."""
+    return -0.5 * ops.sum(math.log(2.0 * math.pi) + ops.square(z), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="vaelab")

@@ -24,7 +24,7 @@ from keras import ops
 from vaelab.config import ModelConfig, RunConfig
 from vaelab.layers import Sampling
 from vaelab.likelihoods import LIKELIHOODS, Likelihood
-from vaelab.losses import ReconstructionLoss, reconstruction_metric
+from vaelab.losses import ReconstructionLoss, log_normal, log_standard_normal, reconstruction_metric
 from vaelab.models.heads import build_decoders, build_encoder
 
 
@@ -248,3 +248,34 @@ class VAE(BaseAutoencoder):
         z_mean, z_log_var = self.encoder(x, training=training)
         z = self.sampling([z_mean, z_log_var], training=training)
         return z_mean, z_log_var, z
+
+    # ------------------------------------------------------------------ the family's densities
+    @property
+    def noise_dim(self) -> int:
+        """Standard-normal numbers one importance sample needs (all stochastic layers together)."""
+        return self.latent_dim
+
+    def log_prior(self, z, training=False):
+        """log p(z) for z (..., D): N(0, I) here; other priors override it."""
+        return log_standard_normal(z)
+
+    def log_weight_terms(self, x, eps, training=False) -> dict:
+        """The pieces of log w = log p(x|z) + log p(z) - log q(z|x) at z = z_mean + sigma * eps.
+
+        Args:
+            x: (B, H, W, C) images; eps: (B, S, noise_dim) standard-normal noise, S samples per image.
+        Returns:
+            {"log_px_z", "log_pz", "log_qz"}: (B, S) each; "z_mean", "z_log_var": (B, D) of q(z|x).
+        """
+        z_mean, z_log_var = self.encoder(x, training=training)  # (B, D) each
+        b, s = ops.shape(eps)[0], ops.shape(eps)[1]
+        z = z_mean[:, None] + ops.exp(0.5 * z_log_var)[:, None] * eps  # (B, S, D)
+        logits = self.decoder_logits(ops.reshape(z, (b * s, self.latent_dim)), training=training)  # (B*S, H, W, C)
+        log_px_z = ops.reshape(self.p_x.log_prob(ops.repeat(x, s, axis=0), logits), (b, s))  # image-major like z
+        return {
+            "log_px_z": log_px_z,
+            "log_pz": self.log_prior(z, training=training),
+            "log_qz": log_normal(z, z_mean[:, None], z_log_var[:, None]),
+            "z_mean": z_mean,
+            "z_log_var": z_log_var,
+        }

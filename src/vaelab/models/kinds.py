@@ -34,3 +34,4 @@ def build_model(cfg: RunConfig, image_shape, n_train: int | None = None) -> Base
 
 
 import vaelab.strategies  # noqa: E402,F401  (the VAE's strategy classes)  isort: skip
+from vaelab.models import hvae, iwae, tcvae, vamp  # noqa: E402,F401  isort: skip
