@@ -50,6 +50,7 @@ class BaseAutoencoder(keras.Model):
             raise ValueError(
                 f"model.kind: expected {self.kind!r} for {type(self).__name__}, received {self.cfg.kind!r}"
             )
+        self.check_config(self.cfg)
         self.image_shape = tuple(int(s) for s in image_shape)
         if len(self.image_shape) != 3:
             raise ValueError(f"image_shape: expected (H, W, C), received {image_shape!r}")
@@ -68,6 +69,10 @@ class BaseAutoencoder(keras.Model):
                 f"received {strategy!r}"
             )
         return cls
+
+    @classmethod
+    def check_config(cls, cfg: ModelConfig) -> None:
+        """Raises ValueError (one line naming the field) on settings this family cannot use."""
 
     @classmethod
     def label(cls, strategy: str, sep: str = "-") -> str:

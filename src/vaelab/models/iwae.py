@@ -27,10 +27,11 @@ class IWAE(TrainStepVAE):
     kind = "iwae"
     strategies = ("train_step",)  # the bound mixes reconstruction and KL per sample: no separate KL loss
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.cfg.iw_samples < 1:
-            raise ValueError(f"model.iw_samples: expected at least 1 importance sample, received {self.cfg.iw_samples}")
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        super().check_config(cfg)
+        if cfg.iw_samples < 1:
+            raise ValueError(f"model.iw_samples: expected at least 1 importance sample, received {cfg.iw_samples}")
 
     @property
     def iw_samples(self) -> int:

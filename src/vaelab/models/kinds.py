@@ -19,8 +19,11 @@ MODEL_KINDS.register("vae")(VAE)
 
 
 def model_class(cfg: RunConfig) -> type[BaseAutoencoder]:
-    """The class `build_model` would use; raises ValueError (one line) on an unknown kind or strategy."""
-    return MODEL_KINDS.get(cfg.model.kind).model_class(cfg.loss.strategy)
+    """The class `build_model` would use; raises ValueError (one line) on an unknown kind or strategy, or on
+    model settings the family cannot use (e.g. `model.iw_samples: 0`). Cheap: builds nothing."""
+    cls = MODEL_KINDS.get(cfg.model.kind).model_class(cfg.loss.strategy)
+    cls.check_config(cfg.model)
+    return cls
 
 
 def build_model(cfg: RunConfig, image_shape, n_train: int | None = None) -> BaseAutoencoder:

@@ -45,11 +45,15 @@ class VampVAE(IWAE):
     strategies = ("train_step",)  # the KL against a mixture has no closed form for a separate KL loss
     standard_normal_prior = False
 
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        super().check_config(cfg)
+        if cfg.pseudo_inputs < 1:
+            raise ValueError(f"model.pseudo_inputs: expected at least 1 pseudo-input, received {cfg.pseudo_inputs}")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         k = self.cfg.pseudo_inputs
-        if k < 1:
-            raise ValueError(f"model.pseudo_inputs: expected at least 1 pseudo-input, received {k}")
         # Tomczak & Welling initialise pseudo-inputs near the data range; small noise around 1/2 here.
         self.pseudo = self.add_weight(
             shape=(k, *self.image_shape),
