@@ -1,6 +1,6 @@
 """Quality at a fixed CPU budget: train the `mnist_nll` preset for <= 30 minutes, then IW-NLL (k=1000).
 
-    python benchmarks/nll_mnist.py train --data-dir DIR [--budget-min 30] [--set train.epochs=N]  # -> run dir
+    python benchmarks/nll_mnist.py train --data-dir DIR [--config PRESET] [--budget-min 30] [--set k=v]  # -> run dir
     python benchmarks/nll_mnist.py eval RUN_DIR [--k 1000] [--limit N]  # -> `vaelab evaluate` table
 
 MNIST comes from --data-dir (the folder with the four IDX files), else $VAELAB_DATA_DIR or the Keras cache.
@@ -40,7 +40,7 @@ def train(args) -> None:
     from vaelab.train import fit
 
     sets = [("data.data_dir", args.data_dir)] if args.data_dir else []
-    cfg = load_config("mnist_nll", [*sets, *args.overrides])
+    cfg = load_config(args.config, [*sets, *args.overrides])
     t0 = time.perf_counter()
     # The guard stops at an epoch boundary, so the epoch that crosses the budget still finishes:
     # aim one epoch early (the config's epoch count is sized to fit the budget anyway).
@@ -67,6 +67,8 @@ def main(argv=None) -> int:
     t = sub.add_parser("train")
     t.add_argument("--budget-min", type=float, default=30.0)
     t.add_argument("--data-dir", help="folder with MNIST's IDX files (else $VAELAB_DATA_DIR, the Keras cache)")
+    t.add_argument("--config", default="mnist_nll",
+                   help="preset or YAML file (default the dense-VAE record preset; a family's, e.g. mnist_nll_hvae)")
     t.add_argument("--set", dest="overrides", action="append", default=[])
     e = sub.add_parser("eval")
     e.add_argument("run_dir")

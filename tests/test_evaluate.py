@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from conftest import tiny_config
 from vaelab import metrics
 from vaelab.evaluate import EvalOptions, evaluate_model, evaluate_run_dir, pixel_protocol
 from vaelab.metrics import features
-from vaelab.strategies import build_model
+from vaelab.models.kinds import build_model
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +36,16 @@ def trained_run(tmp_path_factory):
 
 def test_iwae_k1_equals_the_single_sample_elbo_with_shared_noise(tiny_vae):
     model, x = tiny_vae
-    elbo = metrics.elbo_terms(model, x, "bernoulli", seed=7)
-    bound = metrics.iwae_bound(model, x, "bernoulli", k=1, seed=7, image_chunk=len(x))
+    elbo = metrics.elbo_terms(model, x, seed=7)
+    bound = metrics.iwae_bound(model, x, k=1, seed=7, image_chunk=len(x))
     np.testing.assert_allclose(bound, elbo["log_w"], rtol=1e-5, atol=1e-4)
 
 
 def test_iwae_k1_equals_the_elbo_in_expectation(tiny_vae):
     model, x = tiny_vae
     many = np.repeat(x, 200, axis=0)  # 2400 draws
-    bound = metrics.iwae_bound(model, many, "bernoulli", k=1, seed=1, image_chunk=600)
-    t = metrics.elbo_terms(model, many, "bernoulli", seed=2)
+    bound = metrics.iwae_bound(model, many, k=1, seed=1, image_chunk=600)
+    t = metrics.elbo_terms(model, many, seed=2)
     elbo = -(t["reconstruction"] + t["kl"])  # closed-form KL
     stderr = np.sqrt(bound.var() / len(bound) + elbo.var() / len(elbo))
     assert abs(bound.mean() - elbo.mean()) < 4 * stderr + 1e-3
@@ -53,11 +54,11 @@ def test_iwae_k1_equals_the_elbo_in_expectation(tiny_vae):
 def test_larger_k_is_not_worse_on_average(tiny_vae):
     model, x = tiny_vae
     means = [
-        metrics.iwae_bound(model, x, "bernoulli", k=k, seed=3, sample_chunk=16).mean() for k in (1, 8, 64)
+        metrics.iwae_bound(model, x, k=k, seed=3, sample_chunk=16).mean() for k in (1, 8, 64)
     ]
     assert means[0] <= means[1] + 0.05 and means[1] <= means[2] + 0.05
     with pytest.raises(ValueError, match="k: expected at least 1"):
-        metrics.iwae_bound(model, x, "bernoulli", k=0)
+        metrics.iwae_bound(model, x, k=0)
 
 
 def test_pixel_protocol_labels_proper_nll_only_for_binarised_bernoulli():
@@ -109,7 +110,7 @@ def test_inception_fid_wiring(tiny_vae, tmp_path, monkeypatch):
         x = keras.Input((size, size, 3))
         return keras.Model(x, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x)))
 
-    monkeypatch.setattr("vaelab.evaluate.load_inception", small_stand_in)
+    monkeypatch.setattr("vaelab.evaluate.frechet.load_inception", small_stand_in)
     model, x = tiny_vae
     opts = EvalOptions(k=2, inception_weights=None, inception_size=75, inception_n=8)
     m = evaluate_model(model, x, "static", opts, run_dir=tmp_path, train=(x, np.arange(len(x)) % 3))
@@ -147,3 +148,17 @@ def test_ae_run_reports_reconstruction_and_says_why_the_rest_is_absent(tmp_path)
     assert set(m["absent"]) == {"elbo", "iwae", "latent", "frechet"}
     assert "no posterior" in m["absent"]["iwae"]
     assert m["reconstruction"]["mse_per_pixel"] > 0
+
+
+def test_every_section_computes_or_says_why_not(tiny_vae, tmp_path):
+    from vaelab.evaluate import format_table
+    from vaelab.evaluate.sections import SECTIONS, ordered
+
+    model, x = tiny_vae
+    m = evaluate_model(model, x, "static", EvalOptions(k=2, frechet=False))
+    assert ordered()[:2] == ["reconstruction", "elbo"]
+    assert set(SECTIONS.names()) - {"frechet"} <= set(m) and "frechet" not in m["absent"]  # not asked
+    assert m["reconstruction"]["nll_per_image"] == pytest.approx(m["reconstruction"]["bce_per_image"], rel=1e-6)
+    m = evaluate_model(model, x, "static", EvalOptions(k=2))  # asked, but no run directory
+    assert "feature classifier" in m["absent"]["frechet"]
+    assert re.search(r"^frechet +absent +no run directory", format_table(m), re.M)

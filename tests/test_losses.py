@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from vaelab.losses import bernoulli_nll, gaussian_kl, gaussian_kl_per_dim, reconstruction_loss, squared_error
+from vaelab.losses import gaussian_kl, gaussian_kl_per_dim
 
 
 def kl(m, lv):
@@ -25,21 +25,3 @@ def test_kl_non_trivial_case_by_hand():
     per_dim = ops.convert_to_numpy(gaussian_kl_per_dim(np.array([[0.5, 0.0]], "float32"),
                                                        np.array([[np.log(2), 0.0]], "float32")))
     assert per_dim[0] == pytest.approx([expected, 0.0], abs=1e-6)
-
-
-def test_bernoulli_nll_sums_over_pixels():
-    x = np.array([[[[1.0], [0.0]]]], "float32")  # (1, 1, 2, 1)
-    p = np.array([[[[0.8], [0.3]]]], "float32")
-    expected = -(np.log(0.8) + np.log(0.7))
-    assert ops.convert_to_numpy(bernoulli_nll(x, p))[0] == pytest.approx(expected, rel=1e-5)
-
-
-def test_squared_error_sums_over_pixels():
-    x = np.zeros((2, 2, 2, 1), "float32")
-    y = np.full((2, 2, 2, 1), 0.5, "float32")
-    assert ops.convert_to_numpy(squared_error(x, y)) == pytest.approx([1.0, 1.0])
-
-
-def test_unknown_likelihood_lists_choices():
-    with pytest.raises(ValueError, match=r"unknown likelihood 'poisson'; choose from \['bernoulli', 'gaussian'\]"):
-        reconstruction_loss("poisson")

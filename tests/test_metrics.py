@@ -90,21 +90,5 @@ def test_log_normal_and_importance_weights_closed_form():
     )
 
 
-def test_log_likelihoods_closed_form():
-    x = tf.constant([[[[1.0], [0.0]]]])  # (1, 1, 2, 1)
-    logits = tf.zeros_like(x)  # p = 1/2 per pixel
-    bern = metrics.LOG_LIKELIHOODS.get("bernoulli")(x, logits).numpy()
-    np.testing.assert_allclose(bern, [2 * math.log(0.5)], rtol=1e-6)
-    gauss = metrics.LOG_LIKELIHOODS.get("gaussian")(x, logits).numpy()
-    np.testing.assert_allclose(gauss, [-(0.25 + 0.25) - math.log(math.pi)], rtol=1e-6)  # -SSE - D/2 log(pi)
-
-
-def test_unknown_likelihood_lists_choices():
-    with pytest.raises(
-        ValueError, match=r"unknown likelihood 'poisson'; choose from \['bernoulli', 'gaussian'\]"
-    ):
-        metrics.LOG_LIKELIHOODS.get("poisson")
-
-
 def test_bits_per_dim():
     assert metrics.bits_per_dim(784 * math.log(2.0), (28, 28, 1)) == pytest.approx(1.0)

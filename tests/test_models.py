@@ -8,7 +8,7 @@ import pytest
 
 from vaelab.config import ModelConfig, RunConfig
 from vaelab.models import ARCHITECTURES, build_decoder, build_encoder
-from vaelab.strategies import build_model
+from vaelab.models.kinds import MODEL_KINDS, build_model
 
 ARCH_SETTINGS = {
     "conv": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]},
@@ -25,7 +25,7 @@ def test_every_architecture_has_settings():
 @pytest.mark.parametrize("shape", [(16, 16, 1), (28, 28, 1), (12, 10, 3)])
 def test_shapes(arch, kind, shape):
     cfg = ModelConfig(kind=kind, architecture=arch, latent_dim=3, **ARCH_SETTINGS[arch])
-    enc, dec = build_encoder(cfg, shape), build_decoder(cfg, shape)
+    enc, dec = build_encoder(cfg, shape, variational=kind == "vae"), build_decoder(cfg, shape)
     x = np.random.default_rng(0).random((4, *shape)).astype("float32")
     out = enc(x)
     z_mean = out[0] if kind == "vae" else out
@@ -90,3 +90,19 @@ def test_inference_is_deterministic_and_sampling_is_not(batch):
                               model.reconstruct(batch, deterministic=False, seed=2))
     assert model.sample(5, seed=0).shape == (5, 16, 16, 1)
     np.testing.assert_array_equal(model.sample(5, seed=0), model.sample(5, seed=0))
+
+
+def test_model_kinds_are_registered_under_their_own_names():
+    for name in MODEL_KINDS.names():
+        assert MODEL_KINDS.get(name).kind == name
+    with pytest.raises(ValueError, match=r"unknown model kind 'gan'; choose from \['ae', "):
+        build_model(RunConfig.from_dict({"model": {"kind": "gan"}}), (16, 16, 1))
+
+
+def test_model_config_from_dict_validates_and_models_keep_the_dataclass():
+    cfg = ModelConfig.from_dict({"latent_dim": 3, **ARCH_SETTINGS["conv"]})
+    assert cfg.latent_dim == 3 and ModelConfig.from_dict(None) == ModelConfig()
+    with pytest.raises(ValueError, match=r"model.latent_dim: expected int, received 'x'"):
+        ModelConfig.from_dict({"latent_dim": "x"})
+    run_cfg = RunConfig.from_dict({"model": dataclasses.asdict(cfg)})
+    assert build_model(run_cfg, (16, 16, 1)).cfg is run_cfg.model

@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from vaelab.config import RunConfig
 from vaelab.data import load_split, make_dataset
-from vaelab.strategies import STRATEGIES, build_model
+from vaelab.models.kinds import build_model
+from vaelab.strategies import STRATEGIES
 from vaelab.train import make_optimizer, resolve_jit
 
 

@@ -56,7 +56,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    kind: Literal["vae", "ae"] = "vae"
+    kind: str = choice("vae", "vaelab.models.kinds:MODEL_KINDS")  # vae | ae | iwae | tcvae | hvae | vamp ...
     architecture: str = choice("conv", "vaelab.models:ARCHITECTURES")  # conv | dense
     latent_dim: int = bounded(2, ge=1)
     filters: list[int] = field(default_factory=lambda: [32, 64], metadata={"ge": 1})  # conv: one per layer
@@ -67,8 +67,18 @@ class ModelConfig:
     batch_norm: bool = False
     dropout: float = bounded(0.0, ge=0.0, le=0.95)
     extra_dense: int = bounded(0, ge=0)  # units of a Dense layer between Flatten and z_mean/z_log_var (0 = none)
-    likelihood: str = choice("bernoulli", "vaelab.losses:RECONSTRUCTION")  # bernoulli (BCE) | gaussian (squared error)
+    likelihood: str = choice("bernoulli", "vaelab.likelihoods:LIKELIHOODS")  # bernoulli | gaussian | ...
     z_log_var_clip: float | None = bounded(None, gt=0.0)  # clamp z_log_var to [-c, c] against exp() overflow
+    # VAE families (docs/models.md); ignored by kinds that do not use them
+    iw_samples: int = bounded(1, ge=1)  # iwae/hvae/vamp: importance samples k of the training bound (k = 1: ELBO)
+    top_latent_dim: int = bounded(2, ge=1)  # hvae: size of the second stochastic layer z2 (latent_dim is z1)
+    top_hidden_units: list[int] = field(default_factory=lambda: [64], metadata={"ge": 1})  # hvae: z1 -> z2 MLP
+    pseudo_inputs: int = bounded(100, ge=1)  # vamp: number K of learned pseudo-inputs of the VampPrior
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None, where: str = "model") -> ModelConfig:
+        """Validated from plain values (unknown keys and wrong types name the field)."""
+        return _from_dict(cls, d or {}, where)
 
 
 @dataclass
@@ -80,6 +90,8 @@ class LossConfig:
     beta_start: float = bounded(0.0, ge=0.0)
     cycle_epochs: int = bounded(10, ge=1)  # cyclical: length of one cycle
     cycle_ratio: float = bounded(0.5, gt=0.0, le=1.0)  # cyclical: share of a cycle spent increasing beta
+    tc_alpha: float = bounded(1.0, ge=0.0)  # tcvae: weight of the index-code MI (beta weights the total correlation)
+    tc_gamma: float = bounded(1.0, ge=0.0)  # tcvae: weight of the dimension-wise KL
 
 
 @dataclass
@@ -223,9 +235,11 @@ def _check_consistency(cfg: RunConfig, where: str) -> None:
         fail("data.crop", f"only {[n for n in DATASETS if DATASETS.info(n).get('croppable')]} can be cropped, "
              f"received data.crop={cfg.data.crop} for {cfg.data.name}; remove data.crop")
     from vaelab.models import ARCHITECTURES
+    from vaelab.models.kinds import model_class
 
     try:
         ARCHITECTURES.get(cfg.model.architecture).check(cfg.model)
+        model_class(cfg)  # the family's own settings, and whether it supports loss.strategy
     except ValueError as e:
         raise ConfigError(str(e) if where == "config" else f"{where}: {e}") from None
     optimizers = _keras_optimizer_names()

@@ -1,10 +1,11 @@
-"""Custom layers: reparameterised sampling, the encoder-side KL layer, and a log-variance clamp."""
+"""Custom layers: reparameterised sampling, the encoder-side KL layer, a log-variance clamp, the likelihood mean."""
 
 from __future__ import annotations
 
 import keras
 from keras import layers, ops
 
+from vaelab.likelihoods import LIKELIHOODS
 from vaelab.losses import gaussian_kl
 
 
@@ -31,6 +32,10 @@ class Sampling(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+    def noise(self, shape, dtype="float32"):
+        """Standard-normal draws of `shape` from this layer's generator (importance samples, hierarchies)."""
+        return keras.random.normal(shape, dtype=dtype, seed=self.seed_generator)
 
     # The RNG state is saved with the weights, so a resumed run continues the same noise sequence
     # (Keras saves a SeedGenerator's state only when it is an ordinary layer weight).
@@ -94,3 +99,19 @@ class KLDivergenceLayer(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "beta": self.initial_beta}
+
+
+@keras.saving.register_keras_serializable(package="vaelab")
+class LikelihoodMean(layers.Layer):
+    """logits (B, H, W, C) -> E[x | logits] under a registered likelihood: the decoder's output image."""
+
+    def __init__(self, likelihood: str = "bernoulli", **kwargs):
+        super().__init__(**kwargs)
+        self.likelihood = likelihood
+        self.fn = LIKELIHOODS.get(likelihood).mean
+
+    def call(self, logits):
+        return self.fn(logits)
+
+    def get_config(self):
+        return {**super().get_config(), "likelihood": self.likelihood}

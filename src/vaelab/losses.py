@@ -2,18 +2,21 @@
 
 Per-sample values have shape (B,); the training objective is their batch mean:
 
-    loss = mean_B[ reconstruction(x, x_hat) ] + beta * mean_B[ gaussian_kl(z_mean, z_log_var) ]
+    loss = mean_B[ likelihood.nll(x, logits) ] + beta * mean_B[ gaussian_kl(z_mean, z_log_var) ]
 
-with the reconstruction summed over pixels and the KL summed over latent dimensions, so that at
-beta = 1 the loss is the negative ELBO in nats per image (Kingma & Welling 2014, Eq. 10).
+with the reconstruction summed over pixels (`vaelab.likelihoods`) and the KL summed over latent
+dimensions, so that at beta = 1 the loss is the negative ELBO in nats per image (Kingma & Welling
+2014, Eq. 10).
 """
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
-from vaelab.registry import Registry
+from vaelab.likelihoods import LIKELIHOODS
 
 
 def gaussian_kl(z_mean, z_log_var):
@@ -35,42 +38,24 @@ def gaussian_kl_per_dim(z_mean, z_log_var):
     return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
 
 
-def _sum_pixels(t):
-    return ops.sum(t, axis=tuple(range(1, len(t.shape))))  # (B, ...) -> (B,)
+def log_normal(z, mean, log_var):
+    """log N(z; mean, diag(exp(log_var))), summed over the last axis: (...,). Arguments broadcast."""
+    return -0.5 * ops.sum(math.log(2.0 * math.pi) + log_var + ops.square(z - mean) * ops.exp(-log_var), axis=-1)
 
 
-def bernoulli_nll(x, x_hat):
-    """-log p(x | x_hat) under independent Bernoulli pixels, summed over pixels: (B,).
-
-    `x` may be continuous in [0, 1] (then it is the usual binary cross-entropy). When `x_hat` is the
-    output of a sigmoid, Keras's TF backend computes this from the logits, so it stays finite.
-    """
-    return _sum_pixels(ops.binary_crossentropy(x, x_hat))  # elementwise, (B, H, W, C)
-
-
-def squared_error(x, x_hat):
-    """Sum of squared errors over pixels: (B,). Equals 2*sigma^2 * Gaussian NLL up to a constant."""
-    return _sum_pixels(ops.square(x - x_hat))
-
-
-RECONSTRUCTION = Registry("likelihood")
-RECONSTRUCTION.register("bernoulli")(bernoulli_nll)
-RECONSTRUCTION.register("gaussian")(squared_error)
-
-
-def reconstruction_loss(likelihood: str):
-    """The per-sample reconstruction function for a likelihood name."""
-    return RECONSTRUCTION.get(likelihood)
+def log_standard_normal(z):
+    """log N(z; 0, I), summed over the last axis: (...,)."""
+    return -0.5 * ops.sum(math.log(2.0 * math.pi) + ops.square(z), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="vaelab")
 class ReconstructionLoss(keras.losses.Loss):
-    """Keras Loss wrapper: batch mean of the per-sample reconstruction term."""
+    """Keras Loss wrapper: batch mean of `likelihood.nll(images, logits)`; `y_pred` are the decoder's logits."""
 
     def __init__(self, likelihood: str = "bernoulli", name: str = "reconstruction_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         self.likelihood = likelihood
-        self.fn = reconstruction_loss(likelihood)
+        self.fn = LIKELIHOODS.get(likelihood).nll
 
     def call(self, y_true, y_pred):
         return self.fn(y_true, y_pred)
@@ -95,5 +80,5 @@ class GaussianKLLoss(keras.losses.Loss):
 
 
 def reconstruction_metric(likelihood: str):
-    """A `reconstruction_loss` metric (batch mean of the per-sample term) for `compile(metrics=...)`."""
-    return keras.metrics.MeanMetricWrapper(reconstruction_loss(likelihood), name="reconstruction_loss")
+    """A `reconstruction_loss` metric (batch mean of `nll(images, logits)`) for `compile(metrics=...)`."""
+    return keras.metrics.MeanMetricWrapper(LIKELIHOODS.get(likelihood).nll, name="reconstruction_loss")

@@ -54,7 +54,9 @@ def environment() -> dict:
 
 
 def default_run_name(cfg: RunConfig) -> str:
-    kind = cfg.model.kind if cfg.model.kind == "ae" else f"vae-{cfg.loss.strategy}"
+    from vaelab.models.kinds import model_class
+
+    kind = model_class(cfg).label(cfg.loss.strategy)
     return f"{cfg.data.name}-{kind}-z{cfg.model.latent_dim}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -227,7 +229,7 @@ def load_run(path: str | Path, checkpoint: str | None = None) -> Run:
     """Loads a run's config and model (`model.keras`, else checkpoints/last.keras or `checkpoint`)."""
     import keras
 
-    import vaelab.strategies  # noqa: F401  (registers the serializable classes)
+    import vaelab.models.kinds  # noqa: F401  (registers the serializable classes)
 
     path = Path(path)
     cfg = read_run_config(path)

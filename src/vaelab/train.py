@@ -23,8 +23,8 @@ from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint, BetaSched
 from vaelab.config import RunConfig
 from vaelab.data import load_split, make_dataset
 from vaelab.data.pipeline import make_epochs
+from vaelab.models.kinds import build_model
 from vaelab.registry import Registry
-from vaelab.strategies import build_model
 
 DISTRIBUTE = Registry("distribution strategy")
 DISTRIBUTE.register("none")(lambda: tf.distribute.get_strategy())
@@ -126,7 +126,7 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
     runs.write_run_metadata(run_dir, cfg, argv if argv is not None else sys.argv,
                             distribute=cfg.train.distribute, replicas=strategy.num_replicas_in_sync)
     with strategy.scope(), precision_policy(cfg.train.precision):
-        model = build_model(cfg, train_split.image_shape)
+        model = build_model(cfg, train_split.image_shape, n_train=len(train_split))
         model.compile_for_training(make_optimizer(cfg, steps * cfg.train.epochs), resolve_jit(cfg.train.jit_compile))
 
     train_ds = make_epochs(train_split, cfg.data, batch, cfg.train.seed, first_epoch, cfg.train.epochs, steps)

@@ -1,6 +1,6 @@
 """Evaluation metrics as plain functions over arrays (the CLI driver is `vaelab.evaluate`).
 
-    likelihood.py   log p(x|z), log-importance weights, the IWAE bound (chunked), bits/dim
+    likelihood.py   log-importance weights, the IWAE bound (chunked), bits/dim
     latent.py       KL per latent dimension, active units (Burda et al. 2016)
     frechet.py      Fréchet distance between Gaussians fitted to feature sets
     features.py     feature extractors: a small classifier trained on the dataset's labels, InceptionV3
@@ -9,7 +9,6 @@
 from vaelab.metrics.frechet import feature_statistics, frechet_distance, frechet_distance_of_features
 from vaelab.metrics.latent import active_units, kl_per_dim
 from vaelab.metrics.likelihood import (
-    LOG_LIKELIHOODS,
     bits_per_dim,
     elbo_terms,
     iwae_bound,
@@ -18,6 +17,6 @@ from vaelab.metrics.likelihood import (
 )
 
 __all__ = [
-    "LOG_LIKELIHOODS", "active_units", "bits_per_dim", "elbo_terms", "feature_statistics", "frechet_distance",
+    "active_units", "bits_per_dim", "elbo_terms", "feature_statistics", "frechet_distance",
     "frechet_distance_of_features", "iwae_bound", "kl_per_dim", "log_importance_weights", "log_normal",
 ]

@@ -3,53 +3,20 @@
     log p(x) >= L_k = E[ log 1/k sum_i w_i ],  w_i = p(x|z_i) p(z_i) / q(z_i|x),  z_i ~ q(z|x)
 
 (Burda, Grosse & Salakhutdinov 2016, Eq. 8). L_1 is the ELBO; L_k grows with k towards log p(x),
-so -L_k at k = 1000 is the usual "test NLL" of a VAE. Memory stays bounded: images are processed
-in chunks of `image_chunk`, and the k samples of each chunk in slices of `sample_chunk`.
+so -L_k at k = 1000 is the usual "test NLL" of a VAE. The three log-densities come from the model
+itself (`model.log_weight_terms`), so every family is scored with its own prior, hierarchy and
+likelihood. Memory stays bounded: images are processed in chunks of `image_chunk`, and the k samples
+of each chunk in slices of `sample_chunk`. The noise is drawn with numpy from `seed`, so numbers repeat.
 """
 
 from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from vaelab.losses import gaussian_kl
-from vaelab.registry import Registry
-
-LOG_2PI = math.log(2.0 * math.pi)
-
-LOG_LIKELIHOODS = Registry("likelihood")
-
-
-@LOG_LIKELIHOODS.register("bernoulli")
-def bernoulli_log_likelihood(x, logits):
-    """log p(x | logits) of independent Bernoulli pixels, summed over pixels: (B,).
-
-    Computed from the logits, log p = x*l - softplus(l), so it stays finite for saturated pixels.
-    A proper log-probability only when x is binary; for x in (0, 1) it is the (unnormalised)
-    negative binary cross-entropy.
-    """
-    t = x * logits - tf.math.softplus(logits)  # (B, H, W, C)
-    return tf.reduce_sum(tf.reshape(t, (tf.shape(t)[0], -1)), axis=-1)
-
-
-@LOG_LIKELIHOODS.register("gaussian")
-def gaussian_log_likelihood(x, logits):
-    """log N(x; sigmoid(logits), 1/2 I), summed over pixels: (B,).
-
-    vaelab's `gaussian` likelihood trains on the summed squared error, which is the Gaussian NLL with
-    variance 1/2 up to the constant D/2 log(pi): -log p = SSE + D/2 log(pi). A density, not a probability.
-    """
-    d = tf.reshape(x - tf.sigmoid(logits), (tf.shape(x)[0], -1))  # (B, D_x)
-    n_pixels = tf.cast(tf.shape(d)[1], d.dtype)
-    return -tf.reduce_sum(tf.square(d), axis=-1) - 0.5 * n_pixels * math.log(math.pi)
-
-
-def log_normal(z, mean, log_var):
-    """log N(z; mean, diag(exp(log_var))), summed over the last axis: (...,)."""
-    return -0.5 * tf.reduce_sum(LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var), axis=-1)
+from vaelab.losses import gaussian_kl, log_normal, log_standard_normal
 
 
 def log_importance_weights(log_px_z, z, z_mean, z_log_var):
@@ -61,8 +28,7 @@ def log_importance_weights(log_px_z, z, z_mean, z_log_var):
     Returns:
         (...,) log importance weights.
     """
-    zeros = tf.zeros_like(z)
-    return log_px_z + log_normal(z, zeros, zeros) - log_normal(z, z_mean, z_log_var)
+    return log_px_z + log_standard_normal(z) - log_normal(z, z_mean, z_log_var)
 
 
 def bits_per_dim(nll_nats: float, image_shape) -> float:
@@ -70,63 +36,51 @@ def bits_per_dim(nll_nats: float, image_shape) -> float:
     return float(nll_nats) / (math.prod(image_shape) * math.log(2.0))
 
 
-def logits_model(decoder: keras.Model) -> keras.Model:
-    """The decoder up to its sigmoid: z -> logits (B, H, W, C), for exact Bernoulli log-probabilities."""
-    return keras.Model(decoder.input, decoder.get_layer("x_hat").input, name="decoder_logits")
-
-
 class _Scorer:
-    """Compiled (graph) pieces shared by the ELBO and IWAE loops; one trace per input shape rank."""
+    """The model's log-weight terms as one compiled graph (one trace per input shape rank)."""
 
-    def __init__(self, model, likelihood: str):
-        self.encoder = model.encoder
-        self.logits = logits_model(model.decoder)
-        self.log_px_z = LOG_LIKELIHOODS.get(likelihood)
+    def __init__(self, model):
+        self.model = model
 
     @tf.function(reduce_retracing=True)
-    def encode(self, x):
-        z_mean, z_log_var = self.encoder(x, training=False)
-        return z_mean, z_log_var  # (B, D) each
-
-    @tf.function(reduce_retracing=True)
-    def log_weights(self, x, z_mean, z_log_var, eps):
-        b, s, d = tf.shape(eps)[0], tf.shape(eps)[1], tf.shape(eps)[2]
-        z = z_mean[:, None] + tf.exp(0.5 * z_log_var)[:, None] * eps  # (B, S, D)
-        logits = self.logits(tf.reshape(z, (b * s, d)), training=False)  # (B*S, H, W, C)
-        x_rep = tf.repeat(x, s, axis=0)  # (B*S, H, W, C), image-major like z
-        log_px_z = tf.reshape(self.log_px_z(x_rep, logits), (b, s))  # (B, S)
-        return log_importance_weights(log_px_z, z, z_mean[:, None], z_log_var[:, None]), log_px_z
+    def terms(self, x, eps):
+        t = self.model.log_weight_terms(x, eps, training=False)  # (B, S) each; z_mean, z_log_var (B, D)
+        t["log_w"] = t["log_px_z"] + t["log_pz"] - t["log_qz"]
+        return t
 
 
 def _noise(rng: np.random.Generator, shape) -> tf.Tensor:
     return tf.constant(rng.standard_normal(shape).astype("float32"))
 
 
-def elbo_terms(model, images: np.ndarray, likelihood: str, seed: int = 0, batch_size: int = 500) -> dict:
+def elbo_terms(model, images: np.ndarray, seed: int = 0, batch_size: int = 500) -> dict:
     """Per-image ELBO pieces with one sampled z per image (not z_mean), in nats.
 
     Returns:
-        dict of (N,) arrays: `reconstruction` = -log p(x|z), z ~ q(z|x); `kl` = KL(q(z|x) || p(z))
-        (closed form); `log_w` = the single-sample log-weight (an unbiased ELBO estimate with a
-        sampled KL); plus (N, D) `z_mean`, `z_log_var`.
+        dict of (N,) arrays: `reconstruction` = -log p(x|z), z ~ q(z|x); `kl` = KL(q(z|x) || p(z)),
+        in closed form when the prior is N(0, I), else the one-sample estimate log q(z|x) - log p(z);
+        `log_w` = the single-sample log-weight (an unbiased ELBO estimate with a sampled KL); plus
+        (N, D) `z_mean`, `z_log_var` of the latent the decoder reads.
     """
-    scorer, rng = _Scorer(model, likelihood), np.random.default_rng(seed)
+    scorer, rng = _Scorer(model), np.random.default_rng(seed)
     out: dict[str, list] = {k: [] for k in ("reconstruction", "kl", "log_w", "z_mean", "z_log_var")}
     for i in range(0, len(images), batch_size):
         x = tf.constant(images[i : i + batch_size], tf.float32)  # (B, H, W, C)
-        z_mean, z_log_var = scorer.encode(x)
-        eps = _noise(rng, (x.shape[0], 1, model.latent_dim))  # (B, 1, D)
-        log_w, log_px_z = scorer.log_weights(x, z_mean, z_log_var, eps)
-        out["reconstruction"].append(-log_px_z.numpy()[:, 0])
-        out["kl"].append(gaussian_kl(z_mean, z_log_var).numpy())
-        out["log_w"].append(log_w.numpy()[:, 0])
-        out["z_mean"].append(z_mean.numpy())
-        out["z_log_var"].append(z_log_var.numpy())
+        t = scorer.terms(x, _noise(rng, (x.shape[0], 1, model.noise_dim)))  # (B, 1) each
+        if model.standard_normal_prior:
+            kl = gaussian_kl(t["z_mean"], t["z_log_var"]).numpy()
+        else:
+            kl = (t["log_qz"] - t["log_pz"]).numpy()[:, 0]
+        out["reconstruction"].append(-t["log_px_z"].numpy()[:, 0])
+        out["kl"].append(kl)
+        out["log_w"].append(t["log_w"].numpy()[:, 0])
+        out["z_mean"].append(t["z_mean"].numpy())
+        out["z_log_var"].append(t["z_log_var"].numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def iwae_bound(model, images: np.ndarray, likelihood: str, k: int = 1000, seed: int = 0,
-               image_chunk: int = 50, sample_chunk: int = 200) -> np.ndarray:
+def iwae_bound(model, images: np.ndarray, k: int = 1000, seed: int = 0, image_chunk: int = 50,
+               sample_chunk: int = 200) -> np.ndarray:
     """L_k per image (nats, (N,)): log of the mean of k importance weights, computed with logsumexp.
 
     At most `image_chunk * sample_chunk` decoder evaluations are in memory at once; the (chunk, k)
@@ -134,16 +88,14 @@ def iwae_bound(model, images: np.ndarray, likelihood: str, k: int = 1000, seed: 
     """
     if k < 1:
         raise ValueError(f"k: expected at least 1 importance sample, received {k}")
-    scorer, rng = _Scorer(model, likelihood), np.random.default_rng(seed)
+    scorer, rng = _Scorer(model), np.random.default_rng(seed)
     bounds = []
     for i in range(0, len(images), image_chunk):
         x = tf.constant(images[i : i + image_chunk], tf.float32)  # (B, H, W, C)
-        z_mean, z_log_var = scorer.encode(x)
         log_w = []
         for j in range(0, k, sample_chunk):
             s = min(sample_chunk, k - j)
-            eps = _noise(rng, (x.shape[0], s, model.latent_dim))  # (B, S, D)
-            log_w.append(scorer.log_weights(x, z_mean, z_log_var, eps)[0])
+            log_w.append(scorer.terms(x, _noise(rng, (x.shape[0], s, model.noise_dim)))["log_w"])  # (B, S)
         log_w = tf.concat(log_w, axis=1)  # (B, k)
         bounds.append((tf.reduce_logsumexp(log_w, axis=1) - math.log(k)).numpy())
     return np.concatenate(bounds)

@@ -1,9 +1,14 @@
-"""The AE and VAE model classes every KL strategy builds on.
+"""The AE and VAE model classes every KL strategy and VAE family builds on.
 
-Each model takes only plain values (`model_config` dict, `image_shape`, `beta`, `seed`) and builds
-its encoder/decoder itself, so `get_config` is a dict of primitives and `.keras` saving just works.
+Each model takes its `ModelConfig` (or the plain dict `get_config` wrote), `image_shape`, `beta` and
+`seed`, and builds its encoder/decoder itself, so `get_config` is a dict of primitives and `.keras`
+saving just works. What a family can do (a KL term, a likelihood bound, a prior to sample from, which
+KL strategies) is a class attribute here, read by `build_model`, evaluation and sampling.
 `encoder` (image -> z_mean[, z_log_var]) and `decoder` (z -> image) are functional models usable on
-their own. Inference helpers (`encode`, `decode`, `reconstruct`, `sample`) take and return numpy
+their own; `decoder_logits` (z -> logits) shares the decoder's layers and feeds the likelihood.
+Calling the model returns the decoder's logits (the likelihood's parameters, like a Keras classifier
+compiled with `from_logits=True`); `likelihood.mean(logits)` is the image.
+Inference helpers (`encode`, `decode`, `reconstruct`, `sample`) take and return numpy
 arrays and are deterministic (z = z_mean) unless sampling is asked for.
 """
 
@@ -16,36 +21,74 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from vaelab.config import ModelConfig, _from_dict
+from vaelab.config import ModelConfig, RunConfig
 from vaelab.layers import Sampling
-from vaelab.losses import ReconstructionLoss, reconstruction_metric
-from vaelab.models.heads import build_decoder, build_encoder
+from vaelab.likelihoods import LIKELIHOODS, Likelihood
+from vaelab.losses import ReconstructionLoss, log_normal, log_standard_normal, reconstruction_metric
+from vaelab.models.heads import build_decoders, build_encoder
 
 
 class BaseAutoencoder(keras.Model):
     """Shared construction, config and numpy inference helpers (not registered: abstract)."""
 
-    kind = "ae"
+    kind = ""  # the MODEL_KINDS name of a registered subclass
+    # ---- capabilities of the family (read by build_model, evaluation sections and sampling)
+    strategies: tuple[str, ...] | None = None  # KL strategies it supports; None: no KL term, strategy unused
+    has_posterior = False  # an encoder q(z|x): ELBO, latent statistics
+    has_likelihood_bound = False  # an importance-weighted bound on log p(x) (IWAE NLL)
+    has_prior = False  # a prior p(z) that `sample` draws from
+    standard_normal_prior = False  # p(z) = N(0, I): KL(q || p) in closed form, per latent dimension
 
-    def __init__(self, model_config: dict | None = None, image_shape=(28, 28, 1), beta: float = 1.0,
+    def __init__(self, model_config: ModelConfig | dict | None = None, image_shape=(28, 28, 1), beta: float = 1.0,
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.model_config = dataclasses.asdict(_from_dict(ModelConfig, dict(model_config or {}), "model"))
-        self.cfg = ModelConfig(**self.model_config)
+        if isinstance(model_config, ModelConfig):
+            self.cfg = model_config
+        else:  # the dict from get_config (loading a .keras file)
+            self.cfg = ModelConfig.from_dict(model_config)
         if self.cfg.kind != self.kind:
             raise ValueError(
                 f"model.kind: expected {self.kind!r} for {type(self).__name__}, received {self.cfg.kind!r}"
             )
+        self.check_config(self.cfg)
         self.image_shape = tuple(int(s) for s in image_shape)
         if len(self.image_shape) != 3:
             raise ValueError(f"image_shape: expected (H, W, C), received {image_shape!r}")
         self.initial_beta = float(beta)
         self.seed = seed
         self.encoder = self.build_encoder()
-        self.decoder = build_decoder(self.cfg, self.image_shape)
+        self.decoder_logits, self.decoder = build_decoders(self.cfg, self.image_shape)
+
+    # ------------------------------------------------------------------ construction from a run config
+    @classmethod
+    def model_class(cls, strategy: str) -> type[BaseAutoencoder]:
+        """The concrete class for `loss.strategy`; refuses a strategy the family does not support."""
+        if cls.strategies is not None and strategy not in cls.strategies:
+            raise ValueError(
+                f"loss.strategy: model.kind {cls.kind!r} supports only {list(cls.strategies)} (see docs/models.md), "
+                f"received {strategy!r}"
+            )
+        return cls
+
+    @classmethod
+    def check_config(cls, cfg: ModelConfig) -> None:
+        """Raises ValueError (one line naming the field) on settings this family cannot use."""
+
+    @classmethod
+    def label(cls, strategy: str, sep: str = "-") -> str:
+        """A short name for runs and models: the kind, plus the strategy where the kind has several."""
+        return cls.kind if cls.strategies is None or len(cls.strategies) == 1 else f"{cls.kind}{sep}{strategy}"
+
+    @classmethod
+    def from_run_config(cls, cfg: RunConfig, image_shape, n_train: int | None = None, **kwargs) -> BaseAutoencoder:
+        """Builds the model for a run; families with extra settings (loss weights, `n_train`) override it."""
+        # The outer model computes in float32 whatever the global policy: its own ops are the loss
+        # (KL, beta weighting); encoder/decoder trunks follow `train.precision`.
+        return cls(model_config=cfg.model, image_shape=tuple(image_shape), beta=cfg.loss.beta, seed=cfg.train.seed,
+                   dtype="float32", name=cls.label(cfg.loss.strategy, sep="_"), **kwargs)
 
     def build_encoder(self) -> keras.Model:
-        return build_encoder(self.cfg, self.image_shape)
+        return build_encoder(self.cfg, self.image_shape, variational=self.has_posterior)
 
     def build(self, input_shape=None):
         # Encoder and decoder are functional models, already built in __init__; only the
@@ -58,6 +101,11 @@ class BaseAutoencoder(keras.Model):
     @property
     def likelihood(self) -> str:
         return self.cfg.likelihood
+
+    @property
+    def p_x(self) -> Likelihood:
+        """The pixel likelihood p(x | logits) (`vaelab.likelihoods`)."""
+        return LIKELIHOODS.get(self.cfg.likelihood)
 
     def targets(self, x):
         """The `y` that `fit` needs for a batch of images `x` (only multi_output differs)."""
@@ -83,7 +131,7 @@ class BaseAutoencoder(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
-            "model_config": self.model_config,
+            "model_config": dataclasses.asdict(self.cfg),
             "image_shape": list(self.image_shape),
             "beta": self.initial_beta,
             "seed": self.seed,
@@ -134,7 +182,7 @@ class BaseAutoencoder(keras.Model):
     def encode(self, x, batch_size: int = 512):
         """images (N, H, W, C) in [0, 1] -> (z_mean, z_log_var) numpy (N, D); z_log_var is None for an AE."""
         out = self._batched(lambda b: self.encoder(b, training=False), np.asarray(x, "float32"), batch_size)
-        return (out, None) if self.kind == "ae" else out
+        return out if self.has_posterior else (out, None)
 
     def decode(self, z, batch_size: int = 512) -> np.ndarray:
         """latents (N, D) -> images (N, H, W, C) in [0, 1]."""
@@ -149,7 +197,11 @@ class BaseAutoencoder(keras.Model):
         return self.decode(z_mean)
 
     def sample(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
-        """Decodes n draws from N(0, std^2 I): new images from the prior (seed part XI)."""
+        """Decodes n draws from N(0, std^2 I): new images from the prior (seed part XI).
+
+        An AE has no prior: this decodes the same Gaussian draws, which is what the "AE vs VAE"
+        comparisons show. Families with another prior override it.
+        """
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32") * std
         return self.decode(z)
 
@@ -161,7 +213,7 @@ class Autoencoder(BaseAutoencoder):
     kind = "ae"
 
     def call(self, x, training=None):
-        return self.decoder(self.encoder(x, training=training), training=training)
+        return self.decoder_logits(self.encoder(x, training=training), training=training)
 
 
 class VAE(BaseAutoencoder):
@@ -171,6 +223,19 @@ class VAE(BaseAutoencoder):
     """
 
     kind = "vae"
+    strategies = ()  # every registered KL strategy: set by vaelab.strategies once they are imported
+    has_posterior = True
+    has_likelihood_bound = True
+    has_prior = True
+    standard_normal_prior = True
+
+    @classmethod
+    def model_class(cls, strategy: str) -> type[BaseAutoencoder]:
+        if cls.kind != VAE.kind:  # a family built on a strategy class: its own `strategies` decide
+            return super().model_class(strategy)
+        from vaelab.strategies import STRATEGIES  # the strategies subclass VAE: imported when asked
+
+        return STRATEGIES.get(strategy)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -188,3 +253,34 @@ class VAE(BaseAutoencoder):
         z_mean, z_log_var = self.encoder(x, training=training)
         z = self.sampling([z_mean, z_log_var], training=training)
         return z_mean, z_log_var, z
+
+    # ------------------------------------------------------------------ the family's densities
+    @property
+    def noise_dim(self) -> int:
+        """Standard-normal numbers one importance sample needs (all stochastic layers together)."""
+        return self.latent_dim
+
+    def log_prior(self, z, training=False):
+        """log p(z) for z (..., D): N(0, I) here; other priors override it."""
+        return log_standard_normal(z)
+
+    def log_weight_terms(self, x, eps, training=False) -> dict:
+        """The pieces of log w = log p(x|z) + log p(z) - log q(z|x) at z = z_mean + sigma * eps.
+
+        Args:
+            x: (B, H, W, C) images; eps: (B, S, noise_dim) standard-normal noise, S samples per image.
+        Returns:
+            {"log_px_z", "log_pz", "log_qz"}: (B, S) each; "z_mean", "z_log_var": (B, D) of q(z|x).
+        """
+        z_mean, z_log_var = self.encoder(x, training=training)  # (B, D) each
+        b, s = ops.shape(eps)[0], ops.shape(eps)[1]
+        z = z_mean[:, None] + ops.exp(0.5 * z_log_var)[:, None] * eps  # (B, S, D)
+        logits = self.decoder_logits(ops.reshape(z, (b * s, self.latent_dim)), training=training)  # (B*S, H, W, C)
+        log_px_z = ops.reshape(self.p_x.log_prob(ops.repeat(x, s, axis=0), logits), (b, s))  # image-major like z
+        return {
+            "log_px_z": log_px_z,
+            "log_pz": self.log_prior(z, training=training),
+            "log_qz": log_normal(z, z_mean[:, None], z_log_var[:, None]),
+            "z_mean": z_mean,
+            "z_log_var": z_log_var,
+        }

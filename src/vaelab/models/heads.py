@@ -6,7 +6,7 @@ import keras
 from keras import layers
 
 from vaelab.config import ModelConfig
-from vaelab.layers import ClipValues
+from vaelab.layers import ClipValues, LikelihoodMean
 from vaelab.registry import Registry
 
 ARCHITECTURES = Registry("architecture")
@@ -20,8 +20,9 @@ def activation(name: str, label: str = "model.activation") -> layers.Layer:
     return layers.Activation(name)
 
 
-def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str = "encoder") -> keras.Model:
-    """image (B, H, W, C) -> [z_mean, z_log_var] (B, D) each; an AE's encoder outputs z_mean only."""
+def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str = "encoder",
+                  variational: bool = True) -> keras.Model:
+    """image (B, H, W, C) -> [z_mean, z_log_var] (B, D) each; z_mean only when not `variational` (an AE)."""
     arch = ARCHITECTURES.get(cfg.architecture)
     x = keras.Input(shape=tuple(image_shape), name="image")
     h = arch.encoder_trunk(cfg, x)  # (B, F)
@@ -31,7 +32,7 @@ def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str
         h = activation(cfg.activation)(h)
     # Heads and output stay float32 under mixed precision: the KL and log-likelihoods need the range.
     z_mean = layers.Dense(cfg.latent_dim, name="z_mean", dtype="float32")(h)
-    if cfg.kind == "ae":
+    if not variational:
         return keras.Model(x, z_mean, name=name)
     z_log_var = layers.Dense(cfg.latent_dim, name="z_log_var", dtype="float32")(h)
     if cfg.z_log_var_clip:
@@ -39,10 +40,19 @@ def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str
     return keras.Model(x, [z_mean, z_log_var], name=name)
 
 
-def build_decoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str = "decoder") -> keras.Model:
-    """z (B, D) -> x_hat (B, H, W, C) in [0, 1] (sigmoid: Bernoulli means or Gaussian means)."""
+def build_decoders(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[keras.Model, keras.Model]:
+    """(z -> logits, z -> image): two views of one graph, sharing every layer.
+
+    The logits (B, H, W, C) are the likelihood's parameters (training and evaluation score them with
+    `likelihood.nll`); the image is the likelihood's mean in [0, 1] (reconstructions and samples).
+    """
     arch = ARCHITECTURES.get(cfg.architecture)
     z = keras.Input(shape=(cfg.latent_dim,), name="z")
-    h = arch.decoder_trunk(cfg, z, tuple(image_shape))  # (B, H, W, C) logits
-    x_hat = layers.Activation("sigmoid", name="x_hat", dtype="float32")(h)
-    return keras.Model(z, x_hat, name=name)
+    logits = arch.decoder_trunk(cfg, z, tuple(image_shape))  # (B, H, W, C)
+    x_hat = LikelihoodMean(cfg.likelihood, name="x_hat", dtype="float32")(logits)
+    return keras.Model(z, logits, name="decoder_logits"), keras.Model(z, x_hat, name="decoder")
+
+
+def build_decoder(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    """z (B, D) -> x_hat (B, H, W, C) in [0, 1], the likelihood's mean."""
+    return build_decoders(cfg, image_shape)[1]

@@ -5,38 +5,27 @@ that brings `beta * KL` into the optimised loss, never in the maths (`losses.gau
 log `loss`, `reconstruction_loss` and `kl_loss` (plus `val_` versions).
 
 Adding a strategy = one file with `@STRATEGIES.register("name")` + an import line below.
+Models are built by `vaelab.models.kinds.build_model` (re-exported here for existing imports).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
-from vaelab.config import RunConfig
-from vaelab.models.autoencoder import Autoencoder, BaseAutoencoder
+from vaelab.models.autoencoder import VAE
 from vaelab.strategies.registry import STRATEGIES
 
 from vaelab.strategies import encoder_layer, model_add_loss, multi_output, train_step  # noqa: E402,F401  isort: skip
 
+VAE.strategies = tuple(STRATEGIES.names())
 
-def build_model(cfg: RunConfig, image_shape) -> BaseAutoencoder:
-    """An AE (`model.kind: ae`, strategy unused) or a VAE using `loss.strategy`."""
-    kwargs = dict(
-        # The outer model computes in float32 whatever the global policy: its own ops are the loss
-        # (KL, beta weighting); encoder/decoder trunks follow `train.precision`.
-        dtype="float32",
-        model_config=dataclasses.asdict(cfg.model),
-        image_shape=tuple(image_shape),
-        beta=cfg.loss.beta,
-        seed=cfg.train.seed,
-    )
-    if cfg.model.kind == "ae":
-        model = Autoencoder(**kwargs, name="ae")
-    elif cfg.model.kind == "vae":
-        model = STRATEGIES.get(cfg.loss.strategy)(**kwargs, name=f"vae_{cfg.loss.strategy}")
-    else:
-        raise ValueError(f"unknown model.kind {cfg.model.kind!r}; choose from ['ae', 'vae']")
-    model.build((None, *model.image_shape))  # symbolic call: builds every sublayer, no data needed
-    return model
+
+def __getattr__(name: str):
+    # `from vaelab.strategies import build_model` keeps working; imported lazily because the model
+    # kinds (vaelab.models.kinds) build on the strategy classes defined here.
+    if name == "build_model":
+        from vaelab.models.kinds import build_model
+
+        return build_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["STRATEGIES", "build_model"]

@@ -20,7 +20,7 @@ class EncoderLayerVAE(VAE):
     """
 
     def build_encoder(self) -> keras.Model:
-        trunk = build_encoder(self.cfg, self.image_shape, name="encoder_trunk")
+        trunk = build_encoder(self.cfg, self.image_shape, name="encoder_trunk", variational=True)
         self.kl_layer = KLDivergenceLayer(self.initial_beta, name="kl_divergence", dtype="float32")
         x = keras.Input(shape=self.image_shape, name="image")
         z_mean, z_log_var = self.kl_layer(trunk(x))
@@ -32,4 +32,4 @@ class EncoderLayerVAE(VAE):
 
     def call(self, x, training=None):
         _, _, z = self.encode_sample(x, training=training)
-        return self.decoder(z, training=training)
+        return self.decoder_logits(z, training=training)  # (B, H, W, C)

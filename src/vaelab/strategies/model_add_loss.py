@@ -29,4 +29,4 @@ class ModelAddLossVAE(VAE):
         kl = gaussian_kl(z_mean, z_log_var)  # (B,)
         self.add_loss(self.beta * ops.mean(kl))
         self.kl_tracker.update_state(kl)
-        return self.decoder(z, training=training)
+        return self.decoder_logits(z, training=training)  # (B, H, W, C)

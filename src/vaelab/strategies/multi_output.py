@@ -1,6 +1,6 @@
 """Strategy 2 (seed part VI): z_mean/z_log_var routed to a model output with its own compiled loss.
 
-The model returns {"reconstruction": x_hat, "kl": [z_mean, z_log_var]} and is compiled with one
+The model returns {"reconstruction": logits, "kl": [z_mean, z_log_var]} and is compiled with one
 Keras loss per output; `beta` enters as the KL output's loss weight (a variable, so schedules
 reach the compiled graph). The KL target is a dummy: `targets` supplies zeros of the right shape.
 """
@@ -20,8 +20,8 @@ from vaelab.strategies.registry import STRATEGIES
 class MultiOutputVAE(VAE):
     def call(self, x, training=None):
         z_mean, z_log_var, z = self.encode_sample(x, training=training)
-        x_hat = self.decoder(z, training=training)
-        return {"reconstruction": x_hat, "kl": ops.concatenate([z_mean, z_log_var], axis=-1)}  # kl: (B, 2D)
+        logits = self.decoder_logits(z, training=training)  # (B, H, W, C)
+        return {"reconstruction": logits, "kl": ops.concatenate([z_mean, z_log_var], axis=-1)}  # kl: (B, 2D)
 
     def targets(self, x):
         dummy = ops.zeros((ops.shape(x)[0], 2 * self.latent_dim), dtype=x.dtype)
