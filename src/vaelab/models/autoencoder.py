@@ -15,6 +15,7 @@ arrays and are deterministic (z = z_mean) unless sampling is asked for.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import keras
 import numpy as np
@@ -179,15 +180,26 @@ class BaseAutoencoder(keras.Model):
             return tuple(np.concatenate([ops.convert_to_numpy(o[j]) for o in outs]) for j in range(len(outs[0])))
         return np.concatenate([ops.convert_to_numpy(o) for o in outs])
 
+    @functools.cached_property
+    def _encode_graph(self):
+        """The encoder as one traced graph for any batch size: numpy helpers pay no eager per-layer cost."""
+        spec = tf.TensorSpec((None, *self.image_shape), "float32")
+        return tf.function(lambda x: self.encoder(x, training=False), input_signature=[spec])
+
+    @functools.cached_property
+    def _decode_graph(self):
+        spec = tf.TensorSpec((None, self.latent_dim), "float32")
+        return tf.function(lambda z: self.decoder(z, training=False), input_signature=[spec])
+
     def encode(self, x, batch_size: int = 512):
         """images (N, H, W, C) in [0, 1] -> (z_mean, z_log_var) numpy (N, D); z_log_var is None for an AE."""
-        out = self._batched(lambda b: self.encoder(b, training=False), np.asarray(x, "float32"), batch_size)
+        out = self._batched(self._encode_graph, np.asarray(x, "float32"), batch_size)
         return out if self.has_posterior else (out, None)
 
     def decode(self, z, batch_size: int = 512) -> np.ndarray:
         """latents (N, D) -> images (N, H, W, C) in [0, 1]."""
         z = np.asarray(z, "float32").reshape(-1, self.latent_dim)
-        return self._batched(lambda b: self.decoder(b, training=False), z, batch_size)
+        return self._batched(self._decode_graph, z, batch_size)
 
     def reconstruct(self, x, deterministic: bool = True, seed: int | None = None) -> np.ndarray:
         z_mean, z_log_var = self.encode(x)
@@ -197,7 +209,7 @@ class BaseAutoencoder(keras.Model):
         return self.decode(z_mean)
 
     def sample(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
-        """Decodes n draws from N(0, std^2 I): new images from the prior (seed part XI).
+        """Decodes n draws from N(0, std^2 I): new images from the prior.
 
         An AE has no prior: this decodes the same Gaussian draws, which is what the "AE vs VAE"
         comparisons show. Families with another prior override it.

@@ -44,12 +44,6 @@ class HVAE(IWAE):
     strategies = ("train_step",)  # the KL of z1 is against p(z1|z2), not N(0, I): no closed-form KL loss
     standard_normal_prior = False
 
-    @classmethod
-    def check_config(cls, cfg) -> None:
-        super().check_config(cfg)
-        if cfg.top_latent_dim < 1:
-            raise ValueError(f"model.top_latent_dim: expected at least 1 (size of z2), received {cfg.top_latent_dim}")
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         d1, d2 = self.cfg.latent_dim, self.cfg.top_latent_dim

@@ -27,12 +27,6 @@ class IWAE(TrainStepVAE):
     kind = "iwae"
     strategies = ("train_step",)  # the bound mixes reconstruction and KL per sample: no separate KL loss
 
-    @classmethod
-    def check_config(cls, cfg) -> None:
-        super().check_config(cfg)
-        if cfg.iw_samples < 1:
-            raise ValueError(f"model.iw_samples: expected at least 1 importance sample, received {cfg.iw_samples}")
-
     @property
     def iw_samples(self) -> int:
         return self.cfg.iw_samples

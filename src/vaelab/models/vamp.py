@@ -45,12 +45,6 @@ class VampVAE(IWAE):
     strategies = ("train_step",)  # the KL against a mixture has no closed form for a separate KL loss
     standard_normal_prior = False
 
-    @classmethod
-    def check_config(cls, cfg) -> None:
-        super().check_config(cfg)
-        if cfg.pseudo_inputs < 1:
-            raise ValueError(f"model.pseudo_inputs: expected at least 1 pseudo-input, received {cfg.pseudo_inputs}")
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         k = self.cfg.pseudo_inputs
