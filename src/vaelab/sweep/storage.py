@@ -36,8 +36,6 @@ HEARTBEAT_S = 10
 GRACE_S = 60
 WORKER_ATTR = "vaelab_worker"
 
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
 
 class FlockLock:
     """A journal lock (acquire/release, as JournalFileOpenLock) on flock(2): the kernel releases it
@@ -125,7 +123,9 @@ class Store:
     def dead_trials(self, study) -> list:
         """RUNNING trials whose worker is gone (call under `lock()`); marks stale RDB trials failed first."""
         if self.heartbeat:
-            optuna.storages.fail_stale_trials(study)  # heartbeat older than GRACE_S -> FAIL
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)  # heartbeat older than GRACE_S -> FAIL
         me = worker_identity()
         dead = []
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
@@ -167,8 +167,10 @@ def open_store(sweep_dir: str | Path, study_name: str, url: str | None = None) -
         backend = JournalFileBackend(str(path), lock_obj=FlockLock(str(path) + ".lock"))
         return Store(optuna.storages.JournalStorage(backend), str(path), sweep_dir, study_name)
     try:
-        rdb = optuna.storages.RDBStorage(_sqlalchemy_url(url), heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                         engine_kwargs={"pool_pre_ping": True})
+        with warnings.catch_warnings():  # heartbeat_interval is "experimental" in optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            rdb = optuna.storages.RDBStorage(_sqlalchemy_url(url), heartbeat_interval=HEARTBEAT_S,
+                                             grace_period=GRACE_S, engine_kwargs={"pool_pre_ping": True})
     except ImportError as e:
         raise OSError(f"--storage {redact(url)}: the database driver is missing ({e}); "
                       "for PostgreSQL: pip install 'vaelab[postgres]'") from None

@@ -36,12 +36,15 @@ class NoStopGrid(optuna.samplers.GridSampler):
         pass
 
 
-def make_sampler(spec: SweepSpec, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: SweepSpec, n_trials: int = 0) -> optuna.samplers.BaseSampler:
+    """The sampler for the study's next trial. Grid: one fixed seed (it shuffles the grid order, which
+    every worker must share). TPE/random: seed + number of trials so far, so that workers (on other
+    machines too) never draw the same "random" points."""
     if spec.is_grid:
-        return NoStopGrid(spec.grid(), seed=seed)
+        return NoStopGrid(spec.grid(), seed=spec.seed)
     if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+        return optuna.samplers.RandomSampler(seed=spec.seed + n_trials)
+    return optuna.samplers.TPESampler(seed=spec.seed + n_trials)
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
@@ -64,7 +67,7 @@ class Sweep:
     def study(self) -> optuna.Study:
         """Creates the study, or joins it after checking it asks the same question."""
         study = optuna.create_study(study_name=self.spec.name, storage=self.store.storage,
-                                    direction=self.spec.objective.direction, sampler=make_sampler(self.spec, 0),
+                                    direction=self.spec.objective.direction, sampler=make_sampler(self.spec),
                                     pruner=make_pruner(self.spec), load_if_exists=True)
         mine = json.loads(json.dumps(self.spec.identity(), default=str))
         theirs = study.user_attrs.get(SPEC_ATTR)

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -26,26 +27,28 @@ from vaelab.sweep.spec import load_spec
 from vaelab.sweep.study import Sweep, make_sampler, open_sweep, tally
 from vaelab.sweep.trial import run_trial
 
+with warnings.catch_warnings():  # experimental in optuna (since 2.8), and exactly what we need
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    RETRY = RetryHeartbeatStaleTrialCallback()  # re-queues a failed trial: same params, attrs, grid point
+
 IDLE_S = 2.0  # an idle worker looks at the study again after this long
 STORAGE_ENV = "VAELAB_SWEEP_STORAGE"  # hands --storage to child workers without putting passwords in argv
 
 
 def _next_trial(sweep: Sweep, study: optuna.Study) -> tuple[optuna.Trial | None, dict, bool]:
     """(trial, params, sweep done?) taken under the study-wide lock."""
-    retry = RetryHeartbeatStaleTrialCallback()
     with sweep.store.lock():
         for t in sweep.store.dead_trials(study):
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
         counts = tally(study)
         for t in counts.orphans:
-            retry(study, t)
+            RETRY(study, t)
         counts = tally(study)
         if counts.done >= sweep.spec.trials:
             return None, {}, True
         if counts.waiting == 0 and counts.done + counts.running >= sweep.spec.trials:
             return None, {}, False  # the last trials are running elsewhere: wait (and take over if they die)
-        # a fresh seed per trial: workers on other machines must not draw the same "random" points
-        study.sampler = make_sampler(sweep.spec, sweep.spec.seed + len(study.get_trials(deepcopy=False)))
+        study.sampler = make_sampler(sweep.spec, len(study.get_trials(deepcopy=False)))
         trial = study.ask()
         sweep.store.claim(trial)
         return trial, {p.key: p.suggest(trial) for p in sweep.spec.space}, False
