@@ -7,25 +7,13 @@ import re
 
 import optuna
 import pytest
-import yaml
+from sweep_support import write_spec
 
 from vaelab import runs
 from vaelab.cli import main
 from vaelab.sweep.spec import SpecError, load_spec, shipped
 from vaelab.sweep.study import open_sweep, tally
 from vaelab.sweep.worker import run_sweep, run_worker
-
-TINY = {"data": {"name": "synthetic", "train_limit": 128, "test_limit": 32},
-        "model": {"latent_dim": 2, "filters": [8, 16]},
-        "train": {"epochs": 2, "batch_size": 32, "verbose": 0, "report": False}}
-
-
-def write_spec(folder, name="s", **spec):
-    """tiny.yaml (the base config) and NAME.yaml (the spec) in `folder`; returns the spec path."""
-    (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"base": "tiny.yaml", **spec}))
-    return path
 
 
 def test_spec_reports_every_problem_on_its_own_line(tmp_path):

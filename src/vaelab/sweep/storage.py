@@ -22,6 +22,7 @@ import fcntl
 import os
 import socket
 import threading
+import time
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -166,16 +167,20 @@ def open_store(sweep_dir: str | Path, study_name: str, url: str | None = None) -
         path = sweep_dir / JOURNAL
         backend = JournalFileBackend(str(path), lock_obj=FlockLock(str(path) + ".lock"))
         return Store(optuna.storages.JournalStorage(backend), str(path), sweep_dir, study_name)
-    try:
-        with warnings.catch_warnings():  # heartbeat_interval is "experimental" in optuna
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            rdb = optuna.storages.RDBStorage(_sqlalchemy_url(url), heartbeat_interval=HEARTBEAT_S,
-                                             grace_period=GRACE_S, engine_kwargs={"pool_pre_ping": True})
-    except ImportError as e:
-        raise OSError(f"--storage {redact(url)}: the database driver is missing ({e}); "
-                      "for PostgreSQL: pip install 'vaelab[postgres]'") from None
-    except Exception as e:  # sqlalchemy's OperationalError etc.: one line, not a traceback
-        raise OSError(f"--storage {redact(url)}: cannot open it ({' '.join(str(e).split())[:300]})") from None
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():  # heartbeat_interval is "experimental" in optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                rdb = optuna.storages.RDBStorage(_sqlalchemy_url(url), heartbeat_interval=HEARTBEAT_S,
+                                                 grace_period=GRACE_S, engine_kwargs={"pool_pre_ping": True})
+            break
+        except ImportError as e:
+            raise OSError(f"--storage {redact(url)}: the database driver is missing ({e}); "
+                          "for PostgreSQL: pip install 'vaelab[postgres]'") from None
+        except Exception as e:  # sqlalchemy's errors: one line, not a traceback
+            if attempt == 4:
+                raise OSError(f"--storage {redact(url)}: cannot open it ({' '.join(str(e).split())[:300]})") from None
+            time.sleep(1 + attempt)  # e.g. two workers creating optuna's tables at once: the loser retries
     return Store(rdb, redact(url), sweep_dir, study_name, rdb=rdb)
 
 
