@@ -117,7 +117,9 @@ def render(title: str, entries: list[Entry], figures, notes: list[str], extra_co
            sections: list[str]) -> str:
     columns = ["name", *extra_columns, *[c for c in COLUMNS if c != "name"], "kl_loss", "val_reconstruction_loss",
                "radius_95", "box"]
-    parts = [page_head(title), "<h2>runs</h2>", _html_rows([e.values | e.extra for e in entries], columns),
+    rows = [e.values | e.extra for e in entries]
+    columns = [c for c in columns if c == "name" or any(r.get(c) is not None for r in rows)]  # drop empty ones
+    parts = [page_head(title), "<h2>runs</h2>", _html_rows(rows, columns),
              "<p class='caption'>kl_loss: final training KL (nats); val_reconstruction_loss: final test "
              "reconstruction loss; radius_95 / box: spread of the test z_mean codes; iw_nll, fd, fid from "
              "metrics.json (vaelab evaluate) when present.</p>"]

@@ -1,7 +1,7 @@
 """Sweep specs: one YAML file asks one question ("which beta?"); it is validated before anything runs.
 
     name: beta_demo                          # study name (default: the file's stem)
-    base: configs/digits_vae.yaml            # a config file (relative to the spec or the cwd) or a preset name
+    base: digits_vae                         # a preset name, or a config file (relative to the spec or the cwd)
     set: [train.epochs=5]                    # fixed overrides, section.key=value
     space:                                   # one entry per config key searched
       loss.beta: {type: log_float, low: 1.0e-4, high: 1.0}
