@@ -48,6 +48,9 @@ class SweepCommand:
         if not args.no_compare:
             from vaelab.comparison import compare_sweep
 
-            print(f"comparison: {compare_sweep(sweep, study)}")
+            try:
+                print(f"comparison: {compare_sweep(sweep, study)}")
+            except ValueError as e:  # e.g. every trial ran on another machine
+                print(f"comparison: skipped ({e})")
         print(f"sweep directory: {sweep.dir}")
         return 0

@@ -10,9 +10,9 @@ Two things keep the trial count exact whatever is killed, and when:
 * `lock()` serialises "look at the study, then create a trial" across workers: a file lock in the
   sweep directory (local workers), or a PostgreSQL advisory lock (workers anywhere). Both die with
   their holder.
-* `dead_trials()` finds RUNNING trials whose worker is gone: same-host workers by process id (and
-  start time, so a recycled pid is not mistaken for the worker), other hosts by Optuna's heartbeat
-  (RDB storages only; a trial is stale after GRACE_S without one).
+* `dead_trials()` finds RUNNING trials whose worker is gone: workers on this machine (same hostname
+  and boot id) by process id and start time (a recycled pid is not mistaken for the worker), other
+  machines by Optuna's heartbeat (RDB storages only; a trial is stale after GRACE_S without one).
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ class Store:
             w = t.system_attrs.get(WORKER_ATTR)
             if w is None:  # asked but never claimed: its worker died inside the locked section
                 dead.append(t)
-            elif w.get("host") == me["host"] and not _alive(w.get("pid"), w.get("start")):
+            elif (w.get("host"), w.get("boot")) == (me["host"], me["boot"]) and not _alive(w["pid"], w.get("start")):
                 dead.append(t)
         return dead
 
@@ -196,8 +196,16 @@ def _process_start(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]  # a zombie is dead (just not reaped yet)
 
 
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
 def worker_identity() -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
+    """Who runs a trial: host (and boot, so two machines that share a hostname are told apart), process."""
+    return {"host": socket.gethostname(), "boot": _boot_id(), "pid": os.getpid(), "start": _process_start(os.getpid())}
 
 
 def _alive(pid: int | None, start: str | None) -> bool:
