@@ -111,7 +111,8 @@ def run_trial(sweep: Sweep, study: optuna.Study, trial: optuna.Trial, params: di
             value = objective_value(run_dir, spec.objective)
     except DivergenceError as e:
         log(f"trial {trial.number}: {e}")
-        runs.write_trial(run_dir, **info, status="diverged")
+        if (run_dir / runs.CONFIG).is_file():  # fit removes a run directory that finished no epoch
+            runs.write_trial(run_dir, **info, status="diverged")
         trial.set_user_attr("status", "diverged")
         study.tell(trial, state=TrialState.FAIL)
         return "DIVERGED"
