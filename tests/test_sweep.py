@@ -11,7 +11,8 @@ from sweep_support import write_spec
 
 from vaelab import runs
 from vaelab.cli import main
-from vaelab.sweep.spec import SpecError, load_spec, shipped
+from vaelab.sweep import specs
+from vaelab.sweep.spec import SpecError, load_spec
 from vaelab.sweep.study import open_sweep, tally
 from vaelab.sweep.worker import run_sweep, run_worker
 
@@ -51,9 +52,10 @@ def test_spec_grid_defaults_and_limits(tmp_path):
         load_spec(path)
 
 
-def test_shipped_specs():
-    assert "beta_mnist" in shipped()
+def test_shipped_specs(capsys):
+    assert "beta_mnist" in specs.names() and specs.path("beta_mnist.yaml").is_file()
     assert main(["sweep", "--list"]) == 0
+    assert "beta_mnist" in capsys.readouterr().out
     with pytest.raises(SpecError, match="no shipped spec of that name; shipped: .*beta_mnist"):
         load_spec("no_such_spec")
 

@@ -25,11 +25,11 @@ class SweepCommand:
 
     @staticmethod
     def run(args) -> int:
-        from vaelab.sweep import spec as specs
+        from vaelab.sweep import specs
 
         if args.list:
-            for name, path in specs.shipped().items():
-                print(f"{name:<20} {specs.describe(path)}")
+            for name in specs.names():
+                print(f"{name:<20} {specs.describe(name)}")
             return 0
         if not args.spec:
             raise ValueError("sweep: give a SPEC (a YAML file or a shipped name; vaelab sweep --list)")

@@ -27,13 +27,13 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from vaelab.config import ConfigError, RunConfig, load_config
+from vaelab.sweep import specs
 
 TYPES = ("log_float", "float", "int", "categorical", "grid")
 HISTORY = ("loss", "reconstruction_loss", "kl_loss", "beta", "time")
@@ -117,8 +117,9 @@ class SweepSpec:
         for section, key in (("data", "data_dir"), ("data", "cache"), ("train", "output_dir"),
                              ("train", "run_name"), ("train", "verbose"), ("train", "report")):
             cfg[section].pop(key, None)
+        # not the budget: the same command with a larger --trials extends the sweep
         return {"space": [dataclasses.asdict(p) for p in self.space], "objective": dataclasses.asdict(self.objective),
-                "trials": self.trials, "config": cfg}
+                "config": cfg}
 
 
 def with_values(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:
@@ -130,32 +131,16 @@ def with_values(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:
     return RunConfig.from_dict(d)
 
 
-# ---------------------------------------------------------------------------- shipped specs
-
-
-def shipped() -> dict[str, Path]:
-    """Specs inside the package (`vaelab sweep NAME`): name -> file."""
-    root = Path(str(resources.files("vaelab.sweep") / "specs"))
-    return {p.stem: p for p in sorted(root.glob("*.yaml"))}
-
-
-def describe(path: Path) -> str:
-    """A spec file's first comment line."""
-    for line in path.read_text().splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-    return ""
-
-
 def resolve_spec(name_or_path: str | Path) -> Path:
+    """A spec file, or the packaged file of a shipped spec name (`beta_mnist`)."""
     p = Path(name_or_path)
     if p.is_file():
         return p
-    specs = shipped()
-    if str(name_or_path) in specs:
-        return specs[str(name_or_path)]
+    found = specs.path(str(name_or_path))
+    if found is not None:
+        return found
     raise SpecError(f"sweep spec {name_or_path}: no such file and no shipped spec of that name; "
-                    f"shipped: {sorted(specs)} (vaelab sweep --list)")
+                    f"shipped: {specs.names()} (vaelab sweep --list)")
 
 
 # ---------------------------------------------------------------------------- loading
