@@ -206,6 +206,63 @@ def plot_history(history: dict[str, list[float]], curves: tuple[str, ...] = CURV
     return fig
 
 
+def plot_history_overlay(histories: dict[str, dict[str, list[float]]],
+                         curves: tuple[str, ...] = ("loss", "val_loss", "reconstruction_loss", "kl_loss")) -> Figure:
+    """One panel per curve, one line per run ({run name: history}); runs share colours across panels."""
+    present = [c for c in curves if any(h.get(c) for h in histories.values())]
+    if not present:
+        raise ValueError(f"histories: expected at least one of {list(curves)} in some run, received none")
+    fig, axes = _figure(3.4 * len(present), 3.0, 1, len(present))
+    for ax, key in zip(axes, present, strict=False):
+        for i, (name, h) in enumerate(histories.items()):
+            if h.get(key):
+                ax.plot(np.arange(1, len(h[key]) + 1), h[key], color=f"C{i % 10}", lw=1.2, label=name)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="upper center", ncol=min(len(labels), 4), bbox_to_anchor=(0.5, 0))
+    fig.tight_layout()
+    return fig
+
+
+def plot_objective_vs_params(points: dict[str, list[tuple[object, float]]], objective: str,
+                             log_params: tuple[str, ...] = ()) -> Figure:
+    """One panel per parameter: the objective of each completed trial against the parameter's value
+    ({param: [(value, objective), ...]}); categorical values are placed at 0, 1, 2, ..."""
+    if not points:
+        raise ValueError("points: expected at least one parameter, received none")
+    fig, axes = _figure(3.4 * len(points), 3.0, 1, len(points))
+    for ax, (param, pairs) in zip(axes, points.items(), strict=False):
+        xs = [x for x, _ in pairs]
+        ys = [y for _, y in pairs]
+        numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+        if not numeric:
+            cats = list(dict.fromkeys(str(x) for x in xs))
+            ax.set_xticks(range(len(cats)), cats, fontsize=7)
+            xs = [cats.index(str(x)) for x in xs]
+        ax.scatter(xs, ys, s=18, c="C0")
+        if numeric and param in log_params:
+            ax.set_xscale("log")
+        ax.set_xlabel(param, fontsize=8)
+        ax.set_ylabel(objective, fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_importances(importances: dict[str, float]) -> Figure:
+    """Horizontal bars: each parameter's share of the objective's variation (optuna importances)."""
+    names = list(importances)[::-1]  # most important on top
+    fig, (ax,) = _figure(5.0, 0.4 * len(names) + 1.0)
+    ax.barh(range(len(names)), [importances[n] for n in names], color="C0")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("importance (normalised)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def _upscale(images: np.ndarray, scale: int) -> np.ndarray:
     """Nearest-neighbour upscaling of (N, H, W, C) so small images stay visible; scale 0 = to >= 64 px."""
     scale = scale or max(1, int(np.ceil(64 / images.shape[1])))

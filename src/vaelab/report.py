@@ -37,7 +37,8 @@ def report_views(subject: Subject, options: Options) -> tuple[list[View], dict[s
     return views, errors
 
 
-def _png(fig, path: Path | None = None, dpi: int = 90) -> bytes:
+def png_bytes(fig, path: Path | None = None, dpi: int = 90) -> bytes:
+    """The figure as PNG bytes (also written to `path` if given)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     data = buf.getvalue()
@@ -67,12 +68,12 @@ def build_report(run_dir: str | Path, model=None, limit: int | None = 2000,
     views.sort(key=lambda v: ORDER.index(v.name) if v.name in ORDER else len(ORDER))
     figures_dir = run_dir / "figures"
     figures_dir.mkdir(exist_ok=True)
-    images = [(v.name, v.caption, _png(v.figure, figures_dir / f"{v.name}.png")) for v in views]
+    images = [(v.name, v.caption, png_bytes(v.figure, figures_dir / f"{v.name}.png")) for v in views]
     history = read_history(run_dir)
     if history:
         fig = plots.plot_history(history)
         images.insert(0, ("training", "Per-epoch training (solid) and test (dashed) curves from history.csv.",
-                          _png(fig, figures_dir / "training.png")))
+                          png_bytes(fig, figures_dir / "training.png")))
     by_name = {v.name: v.metrics for v in views}
     if "latent" in by_name:
         runs.update_metrics(run_dir, "latent", by_name["latent"]["confinement"])
@@ -107,11 +108,11 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _table(d: dict) -> str:
+def html_table(d: dict) -> str:
     """A dict as a two-column table; nested dicts become nested tables."""
     rows = []
     for k, v in d.items():
-        cell = _table(v) if isinstance(v, dict) and v else html.escape(_fmt(v))
+        cell = html_table(v) if isinstance(v, dict) and v else html.escape(_fmt(v))
         rows.append(f"<tr><th>{html.escape(str(k))}</th><td>{cell}</td></tr>")
     return "<table>" + "".join(rows) + "</table>"
 
@@ -126,6 +127,20 @@ def _history_table(history: dict[str, list[float]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def page_head(title: str) -> str:
+    """The start of a self-contained page (inline style, no remote assets) with its <h1>."""
+    title = html.escape(title)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{STYLE}</style>"
+            f"</head><body><h1>{title}</h1>")
+
+
+def figure_html(name: str, caption: str, png: bytes) -> str:
+    """A heading, the PNG embedded as base64, and its caption."""
+    b64 = base64.b64encode(png).decode("ascii")
+    return (f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)}' src='data:image/png;base64,{b64}'>"
+            f"<p class='caption'>{html.escape(caption)}</p>")
+
+
 def render_html(run_dir: Path, subject: Subject, images: list[tuple[str, str, bytes]], metrics: dict,
                 history: dict, errors: dict[str, str]) -> str:
     """One self-contained page: summary, figures (base64 PNG), metric tables, config."""
@@ -138,20 +153,15 @@ def render_html(run_dir: Path, subject: Subject, images: list[tuple[str, str, by
         "parameters": int(model.count_params()), "test images used": len(subject.images), "labels": labels,
         "epochs": len(history.get("loss", [])),
     }
-    title = f"vaelab run report: {html.escape(run_dir.name)}"
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{STYLE}</style>"
-             f"</head><body><h1>{title}</h1>", _table(summary)]
+    parts = [page_head(f"vaelab run report: {run_dir.name}"), html_table(summary)]
     if history:
         parts.append("<h2>training</h2>" + _history_table(history))
-    for name, caption, png in images:
-        b64 = base64.b64encode(png).decode("ascii")
-        parts.append(f"<h2>{html.escape(name)}</h2><img alt='{name}' src='data:image/png;base64,{b64}'>"
-                     f"<p class='caption'>{html.escape(caption)}</p>")
+    parts += [figure_html(name, caption, png) for name, caption, png in images]
     for name, err in errors.items():
         parts.append(f"<p class='err'>figure {html.escape(name)} failed: {html.escape(err)}</p>")
     parts.append("<h2>metrics.json</h2>")
     for section, values in metrics.items():
-        body = _table(values) if isinstance(values, dict) else html.escape(json.dumps(values))
+        body = html_table(values) if isinstance(values, dict) else html.escape(json.dumps(values))
         parts.append(f"<h3>{html.escape(section)}</h3>{body}")
     parts.append(f"<h2>config.yaml</h2><pre>{html.escape(config)}</pre></body></html>")
     return "\n".join(parts)

@@ -12,6 +12,7 @@
       model.keras       final model (encoder.keras / decoder.keras alongside)
       metrics.json      numbers from evaluate/plots
       report.html       self-contained run report
+      trial.json        only for sweep trials: study, trial number, parameters, value, status
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ METRICS = "metrics.json"
 BACKUP = "backup"
 BACKUP_METADATA = "training_metadata.json"
 FINAL = (MODEL, "encoder.keras", "decoder.keras")
+TRIAL = "trial.json"
+STATUSES = ("finished", "running-or-interrupted", "diverged", "pruned")
 
 
 def environment() -> dict:
@@ -211,6 +214,68 @@ def update_metrics(path: str | Path, section: str, values: dict) -> dict:
     data[section] = values
     write_atomic(f, json.dumps(data, indent=2, default=float))
     return data
+
+
+def read_json(f: str | Path) -> dict:
+    """A JSON object file as a dict; empty when missing or unreadable."""
+    try:
+        data = json.loads(Path(f).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_metrics(run_dir: str | Path) -> dict:
+    """metrics.json as a dict; empty when missing or unreadable."""
+    return read_json(Path(run_dir) / METRICS)
+
+
+def metric_value(metrics: dict, key: str):
+    """A dotted metrics.json path ("evaluation.iwae.nll"); sections of `vaelab evaluate` may omit
+    "evaluation." ("iwae.nll"). None when absent."""
+    for path in (key, f"evaluation.{key}"):
+        node = metrics
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            return node
+    return None
+
+
+def read_trial(run_dir: str | Path) -> dict:
+    """trial.json of a sweep trial (empty for a plain run)."""
+    return read_json(Path(run_dir) / TRIAL)
+
+
+def write_trial(run_dir: str | Path, **info) -> dict:
+    """Merges `info` into the run's trial.json (atomically) and returns the whole."""
+    data = {**read_trial(run_dir), **info}
+    write_atomic(Path(run_dir) / TRIAL, json.dumps(data, indent=2, default=str))
+    return data
+
+
+def run_status(run_dir: str | Path, history: dict[str, list[float]] | None = None) -> str:
+    """One of STATUSES: pruned/diverged as marked by a sweep, diverged on a non-finite logged loss,
+    finished once model.keras exists, else running-or-interrupted (`vaelab train --resume` continues it)."""
+    import math
+
+    run_dir = Path(run_dir)
+    marked = read_trial(run_dir).get("status")
+    if marked in ("pruned", "diverged"):
+        return marked
+    history = read_history(run_dir) if history is None else history
+    if any(not math.isfinite(v) for k, vs in history.items() if k.endswith("loss") for v in vs):
+        return "diverged"
+    return "finished" if (run_dir / MODEL).is_file() else "running-or-interrupted"
+
+
+def find_run_dirs(root: str | Path) -> list[Path]:
+    """Every run directory (a folder with config.yaml) under `root`, itself included, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    return sorted(f.parent for f in root.rglob(CONFIG) if (f.parent / "command.txt").is_file()
+                  or (f.parent / HISTORY).is_file())
 
 
 @dataclass

@@ -1,0 +1,56 @@
+"""vaelab sweep: run a sweep spec (many trials, one study), then write its comparison page."""
+
+from __future__ import annotations
+
+from vaelab.commands.base import COMMANDS
+
+
+@COMMANDS.register("sweep")
+class SweepCommand:
+    help = "run a sweep spec on Optuna (grid / TPE / random, pruning, N workers, resumable); writes compare.html"
+
+    @staticmethod
+    def register(p):
+        p.add_argument("spec", nargs="?", metavar="SPEC", help="a sweep spec YAML file or a shipped name (--list)")
+        p.add_argument("--list", action="store_true", help="list the shipped sweep specs")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="a fixed override added to the spec's set: (repeatable)")
+        p.add_argument("--data-dir", help="shortcut for --set data.data_dir=DIR")
+        p.add_argument("--trials", type=int, help="budget of finished trials (overrides the spec's trials:)")
+        p.add_argument("--dir", help="sweep directory (default sweeps/<name>)")
+        p.add_argument("--storage", metavar="URL", help="shared Optuna storage, e.g. postgresql://user@host/db "
+                       "(default: a journal file in the sweep directory)")
+        p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+        p.add_argument("--no-compare", action="store_true", help="do not write compare.html")
+
+    @staticmethod
+    def run(args) -> int:
+        from vaelab.sweep import specs
+
+        if args.list:
+            for name in specs.names():
+                print(f"{name:<20} {specs.describe(name)}")
+            return 0
+        if not args.spec:
+            raise ValueError("sweep: give a SPEC (a YAML file or a shipped name; vaelab sweep --list)")
+        from vaelab.sweep.study import format_trials, trial_rows
+        from vaelab.sweep.worker import run_sweep
+
+        sets = list(args.overrides) + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
+        sweep = run_sweep(args.spec, sets, args.trials, args.dir, args.storage, args.workers)
+        study = sweep.study()
+        print(format_trials(trial_rows(study)))
+        try:
+            best = study.best_trial
+            print(f"best: trial {best.number}, {sweep.spec.objective.metric} = {best.value:.5g}, {best.params}")
+        except ValueError:
+            print("best: none (no trial completed)")
+        if not args.no_compare:
+            from vaelab.comparison import compare_sweep
+
+            try:
+                print(f"comparison: {compare_sweep(sweep, study)}")
+            except ValueError as e:  # e.g. every trial ran on another machine
+                print(f"comparison: skipped ({e})")
+        print(f"sweep directory: {sweep.dir}")
+        return 0
