@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from pathlib import Path  # noqa: E402
 
-from conftest import tiny_config  # noqa: E402
+from helpers import tiny_config  # noqa: E402
 
 from vaelab.train import fit  # noqa: E402
 

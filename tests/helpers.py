@@ -6,6 +6,21 @@ import os
 
 import pytest
 
+from vaelab.config import RunConfig
+
+
+def tiny_config(tmp_path, **sections) -> RunConfig:
+    """A config that trains in about a second: synthetic 16x16 data, small conv net, z=2."""
+    d = {
+        "data": {"name": "synthetic", "train_limit": 256, "test_limit": 64},
+        "model": {"latent_dim": 2, "filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]},
+        "train": {"epochs": 2, "batch_size": 32, "output_dir": str(tmp_path / "runs"), "verbose": 0,
+                  "report": False},
+    }
+    for section, values in sections.items():
+        d.setdefault(section, {}).update(values)
+    return RunConfig.from_dict(d)
+
 
 def require(available: bool, what: str, how: str) -> None:
     """Skips a test whose tool `what` is missing on a developer's machine; under CI=true it fails:

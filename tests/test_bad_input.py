@@ -10,8 +10,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_config
 from data_support import write_mnist, write_png
+from helpers import tiny_config
 
 from vaelab import runs
 from vaelab.cli import main

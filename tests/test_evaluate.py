@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import tiny_config
+from helpers import tiny_config
 
 from vaelab import metrics
 from vaelab.evaluate import EvalOptions, evaluate_model, evaluate_run_dir, pixel_protocol

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import tiny_config
+from helpers import tiny_config
 from PIL import Image
 
 pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx (pip install -e '.[dev]')")

@@ -16,8 +16,7 @@ import threading
 import time
 
 import pytest
-from conftest import tiny_config
-from helpers import require
+from helpers import require, tiny_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -9,7 +9,7 @@ import re
 import shutil
 
 import pytest
-from conftest import tiny_config
+from helpers import tiny_config
 
 from vaelab import runs
 from vaelab.cli import main

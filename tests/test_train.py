@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_config
+from helpers import tiny_config
 
 from vaelab import runs
 from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint
@@ -189,7 +189,7 @@ def test_mirrored_over_two_logical_cpus(tmp_path):
 import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from conftest import tiny_config
+from helpers import tiny_config
 from vaelab.train import fit
 r = fit(tiny_config(Path(sys.argv[2]), train={"distribute": "mirrored", "epochs": 1}))
 env = json.loads((r.run_dir / "env.json").read_text())
