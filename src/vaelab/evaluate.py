@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from vaelab import metrics, runs
-from vaelab.metrics.features import ClassifierFeatures, FeatureUnavailable, inception_features, load_inception
+from vaelab import metrics, priors, runs
+from vaelab.metrics.features import ClassifierFeatures, FeatureUnavailable
+from vaelab.metrics.inception import standard_scores
 from vaelab.metrics.likelihood import LOG_LIKELIHOODS, logits_model
 
 SECTION = "evaluation"
@@ -34,10 +35,9 @@ class EvalOptions:
     limit: int | None = None  # first N images of the split
     seed: int = 0  # sampled z, test-set binarisation, generated images
     frechet: bool = True
-    inception: bool = True
-    inception_n: int = 1000  # images per side for InceptionV3 FID (CPU cost ~6 GFLOP per image)
-    inception_weights: str | None = "imagenet"  # None = random weights (wiring tests only)
-    inception_size: int = 299
+    inception: bool = True  # standard FID/KID/precision-recall (the optional `fid` extra)
+    fid_samples: int = 10_000  # generated and reference images for them (10k: the standard protocol)
+    prior: str = "auto"  # generated samples: standard | a fitted kind (gmm, ...) | auto (newest fitted)
     image_chunk: int = 50
     sample_chunk: int = 200
 
@@ -97,7 +97,8 @@ def _reconstruction(model, images: np.ndarray) -> dict:
 def _frechet(model, run_dir: Path, images, train, opts: EvalOptions, notes: list[str]) -> dict:
     out: dict = {}
     n = len(images)
-    generated = model.sample(n, seed=opts.seed)  # decoder means at z ~ N(0, I)
+    prior = priors.resolve(run_dir, opts.prior, model.latent_dim)
+    generated = priors.decode_samples(model, prior, n, seed=opts.seed)  # decoder means at prior draws
     try:
         feats = ClassifierFeatures.load_or_train(run_dir / CACHE, *train, seed=opts.seed)
         out["classifier"] = {
@@ -108,23 +109,18 @@ def _frechet(model, run_dir: Path, images, train, opts: EvalOptions, notes: list
         }
     except FeatureUnavailable as e:
         out["classifier"] = {"fd": None, "note": str(e)}
-    if opts.inception:
-        m = min(n, opts.inception_n)
-        try:
-            net = load_inception(opts.inception_weights, opts.inception_size)
-            fid = metrics.frechet_distance_of_features(
-                inception_features(net, generated[:m]), inception_features(net, images[:m])
-            )
-            out["inception"] = {
-                "fid": fid,
-                "n": m,
-                "weights": opts.inception_weights or "random (wiring only)",
-                "note": "InceptionV3 pool features; n < 10k biases FID upwards",
-            }
-        except FeatureUnavailable as e:
-            out["inception"] = {"fid": None, "note": str(e)}
-            notes.append("standard FID skipped: " + str(e))
+    out["prior"] = prior.describe()
     return out
+
+
+def _standard(model, run_dir: Path, data_cfg, opts: EvalOptions, notes: list[str]) -> dict:
+    """FID, KID, precision/recall of `opts.fid_samples` prior samples vs as many `opts.split` images."""
+    prior = priors.resolve(run_dir, opts.prior, model.latent_dim)
+    scores = standard_scores(lambda n: priors.decode_samples(model, prior, n, seed=opts.seed), data_cfg,
+                             opts.fid_samples, split=opts.split, seed=opts.seed)
+    if scores["fid"] is None:
+        notes.append("standard FID skipped: " + scores["note"])
+    return {**scores, "prior": prior.describe()}
 
 
 def evaluate_model(
@@ -216,7 +212,7 @@ def evaluate_model(
             ref = images if frechet_images is None else frechet_images
             out["frechet"] = _frechet(model, Path(run_dir), ref, train, opts, notes)
             out["frechet"]["images"] = (
-                "generated: decoder means at z ~ N(0, I); reference: continuous test images"
+                "generated: decoder means at prior draws; reference: continuous test images"
             )
         elif opts.frechet:
             out["absent"]["frechet"] = "no run directory / training data given for the feature classifier"
@@ -237,6 +233,8 @@ def evaluate_run_dir(run_dir: str | Path, opts: EvalOptions | None = None) -> Ev
         train_images, train_split = load_arrays(cfg.data, "train", limit=20_000)
         train = (train_images, train_split.labels)
     values = evaluate_model(run.model, images, cfg.data.binarize, opts, run.path, train)
+    if opts.frechet and opts.inception and run.model.kind == "vae":
+        values.setdefault("frechet", {})["standard"] = _standard(run.model, run.path, cfg.data, opts, values["notes"])
     values["run"] = {
         "dataset": cfg.data.name,
         "binarize": cfg.data.binarize,
@@ -301,9 +299,19 @@ def format_table(m: dict) -> str:
         c = f["classifier"]
         val = "n/a" if c.get("fd") is None else f"{c['fd']:.3f}"
         rows.append(("FD (own classifier)", val, c.get("note") or "offline classifier features, not FID"))
-    if "inception" in f:
-        c = f["inception"]
-        rows.append(("FID (InceptionV3)", "n/a" if c["fid"] is None else f"{c['fid']:.2f}", c["note"][:90]))
+    if "prior" in f:
+        rows.append(("  samples from", f["prior"], "prior of the generated images"))
+    s = f.get("standard")
+    if s is not None and s["fid"] is None:
+        rows.append(("FID (standard)", "n/a", s["note"]))
+    elif s is not None:
+        n = f"{s['n_generated']} prior samples ({s['prior']}) vs {s['n_reference']} test images"
+        rows += [
+            ("FID (standard)", f"{s['fid']:.2f}", f"InceptionV3 pool3, {n}"),
+            ("KID x 1e3", f"{1e3 * s['kid']:.3f}", f"+- {1e3 * s['kid_std']:.3f} over {s['kid_subsets']} subsets"),
+            ("precision", f"{s['precision']:.3f}", "share of samples inside the data manifold (k = 3)"),
+            ("recall", f"{s['recall']:.3f}", "share of data inside the samples' manifold (k = 3)"),
+        ]
     for key, why in m.get("absent", {}).items():
         rows.append((key, "absent", why))
     w0, w1 = max(len(a) for a, _, _ in rows), max(len(b) for _, b, _ in rows)

@@ -4,5 +4,5 @@ registered with `@COMMANDS.register("name")` on a class or module-level object, 
 from vaelab.commands.base import COMMANDS  # noqa: F401
 
 from vaelab.commands import (  # noqa: E402,F401  isort: skip
-    compare, config, datasets, demo, env, evaluate, explore, generate, plot, report, train,
+    compare, config, datasets, demo, env, evaluate, explore, fit_prior, generate, plot, report, train,
 )

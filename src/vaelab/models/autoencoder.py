@@ -149,9 +149,11 @@ class BaseAutoencoder(keras.Model):
         return self.decode(z_mean)
 
     def sample(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
-        """Decodes n draws from N(0, std^2 I): new images from the prior (seed part XI)."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32") * std
-        return self.decode(z)
+        """Decodes n draws from N(0, std^2 I): new images from the prior (seed part XI).
+        Other priors (fitted after training): `vaelab.priors.decode_samples`."""
+        from vaelab.priors.standard import StandardPrior
+
+        return self.decode(StandardPrior(self.latent_dim).sample(n, seed=seed, std=std))
 
 
 @keras.saving.register_keras_serializable(package="vaelab")
