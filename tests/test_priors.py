@@ -98,6 +98,9 @@ def test_cli_fit_prior_then_generate_and_evaluate_with_it(trained_run, capsys):
     assert main(["evaluate", str(trained_run), "--k", "2", "--no-inception", "--prior", "gmm"]) == 0
     m = json.loads((trained_run / "metrics.json").read_text())["evaluation"]
     assert m["frechet"]["prior"] == "GMM(3) on z_mean"
+    assert main(["fit-prior", str(trained_run), "--kind", "vae2"]) == 0  # now the newest: auto picks it
+    assert main(["generate", str(trained_run), "-n", "4", "--out", str(out)]) == 0
+    assert "2nd-stage VAE" in capsys.readouterr().out
 
 
 def test_cli_fit_prior_rejects_standard_and_bad_options(trained_run, capsys):
@@ -107,3 +110,22 @@ def test_cli_fit_prior_rejects_standard_and_bad_options(trained_run, capsys):
     assert "needs no fitting" in capsys.readouterr().err
     assert main(["generate", str(trained_run), "--prior", "nope"]) == 2
     assert "unknown prior 'nope'" in capsys.readouterr().err
+
+
+def test_vae2_learns_a_shifted_correlated_gaussian_and_round_trips(tmp_path):
+    from vaelab.priors.vae2 import SecondStageVAE
+
+    rng = np.random.default_rng(0)
+    cov = np.array([[1.0, 0.8], [0.8, 1.0]]) * 0.25
+    z = rng.multivariate_normal([2.0, -1.0], cov, size=4000).astype("float32")
+    prior = SecondStageVAE.fit(z, seed=0, hidden=(64, 64), epochs=40, batch_size=128, learning_rate=3e-3)
+    s = prior.sample(4000, seed=1)
+    assert s.shape == (4000, 2) and s.dtype == np.float32
+    np.testing.assert_allclose(s.mean(0), [2.0, -1.0], atol=0.1)
+    # samples are decoder means: their spread misses ~gamma^2, which shrinks as training goes on
+    assert np.corrcoef(s.T)[0, 1] > 0.8 and 0.12 < s[:, 0].var() < 0.3
+    assert prior.info["gamma"] < 0.5  # the learned decoder std shrank from its start at 1
+    priors.save_prior(prior, tmp_path)
+    back = priors.load_prior(tmp_path, "vae2")
+    np.testing.assert_allclose(back.sample(50, seed=2), prior.sample(50, seed=2), rtol=1e-6)
+    assert "2nd-stage VAE (64-64)" in back.describe()

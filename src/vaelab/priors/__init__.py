@@ -12,7 +12,7 @@ from it instead gives better samples without retraining.
 Adding one = one file with a class registered in `PRIORS` (see base.py for the interface).
 """
 
-from vaelab.priors import gmm, standard  # noqa: F401  (registration)
+from vaelab.priors import gmm, standard, vae2  # noqa: F401  (registration)
 from vaelab.priors.base import (
     PRIORS,
     Prior,
