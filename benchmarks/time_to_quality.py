@@ -182,7 +182,7 @@ def main() -> int:
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST directory (else $VAELAB_DATA_DIR)")
     p.add_argument("--epochs", type=int, default=30, help="recipe epochs, and the vaelab maximum (default 30)")
     p.add_argument("--train-limit", type=int, default=None, help="first N training images (quick checks)")
-    p.add_argument("--contenders", default="vaelab_dense_bf16,vaelab_bf16,vaelab_fp32",
+    p.add_argument("--contenders", default="vaelab_dense_bf16,vaelab_dense_fp32,vaelab_bf16",
                    help=f"comma-separated, of {list(VAELAB_CONTENDERS)}")
     p.add_argument("--rounds", type=int, default=1, help="recipe + contenders, order alternating (default 1)")
     p.add_argument("--quick", action="store_true", help="end-to-end check: 2 epochs on 6000 images")
