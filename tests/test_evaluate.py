@@ -11,7 +11,6 @@ from helpers import tiny_config
 
 from vaelab import metrics
 from vaelab.evaluate import EvalOptions, evaluate_model, evaluate_run_dir, pixel_protocol
-from vaelab.metrics import features
 from vaelab.models.kinds import build_model
 
 
@@ -100,43 +99,41 @@ def test_cli_evaluate_prints_the_table(trained_run, capsys):
     out = capsys.readouterr().out
     assert "IWAE NLL (k=3)" in out and "proper discrete NLL" in out and "metrics.json" in out
     m = json.loads((trained_run / "metrics.json").read_text())["evaluation"]
-    assert m["n_images"] == 32 and "inception" not in m["frechet"]
+    assert m["n_images"] == 32 and "standard" not in m["frechet"]
 
 
-def test_inception_fid_wiring(tiny_vae, tmp_path, monkeypatch):
-    import keras
+def _fake_network(monkeypatch, tmp_path):
+    """The standard-score path without torch: a stand-in feature function and a private cache."""
+    from vaelab.metrics import inception
 
-    def small_stand_in(weights, size):  # same interface as InceptionV3(include_top=False, pooling="avg")
-        x = keras.Input((size, size, 3))
-        return keras.Model(x, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x)))
-
-    monkeypatch.setattr("vaelab.evaluate.frechet.load_inception", small_stand_in)
-    model, x = tiny_vae
-    opts = EvalOptions(k=2, inception_weights=None, inception_size=75, inception_n=8)
-    m = evaluate_model(model, x, "static", opts, run_dir=tmp_path, train=(x, np.arange(len(x)) % 3))
-    assert m["frechet"]["inception"]["fid"] >= 0.0 and "random" in m["frechet"]["inception"]["weights"]
-    assert m["frechet"]["inception"]["n"] == 8
+    monkeypatch.setenv("VAELAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(inception, "available", lambda: True)
+    monkeypatch.setattr(inception, "features", lambda images, **kw: np.repeat(
+        inception.quantise(images).reshape(len(images), -1)[:, :8].astype("float32"), 256, axis=1))
 
 
-@pytest.mark.slow
-def test_inception_features_with_random_weights():
-    net = features.load_inception(weights=None, size=75)  # never downloads
-    out = features.inception_features(net, np.random.default_rng(0).random((3, 16, 16, 1)).astype("float32"))
-    assert out.shape == (3, 2048) and np.all(np.isfinite(out))
+def test_standard_scores_in_evaluate(trained_run, tmp_path, monkeypatch):
+    _fake_network(monkeypatch, tmp_path)
+    result = evaluate_run_dir(trained_run, EvalOptions(k=2, fid_samples=32, prior="standard"))
+    s = result.metrics["frechet"]["standard"]
+    assert s["n_generated"] == 32 and s["n_reference"] == 32 and s["prior"] == "N(0, I)"
+    assert s["fid"] >= 0.0 and 0.0 <= s["precision"] <= 1.0 and 0.0 <= s["recall"] <= 1.0
+    assert "legacy_tensorflow" in s["protocol"]
+    assert list((tmp_path / "cache" / "fid").glob("synthetic-test-16x16x1-*.npz"))  # reference features cached
+    table = result.table()
+    for text in ("FID (standard)", "KID x 1e3", "precision", "recall", "32 prior samples (N(0, I))"):
+        assert text in table
 
 
-def test_inception_offline_fails_gracefully(tiny_vae, tmp_path, monkeypatch):
-    def offline(**kwargs):
-        raise OSError("URL fetch failure: no network")
+def test_standard_scores_without_the_extra_say_how_to_get_it(trained_run, monkeypatch):
+    from vaelab.metrics import inception
 
-    monkeypatch.setattr(features.keras.applications, "InceptionV3", offline)
-    with pytest.raises(features.FeatureUnavailable, match="need.*internet"):
-        features.load_inception("imagenet")
-    model, x = tiny_vae
-    labels = np.arange(len(x)) % 3
-    m = evaluate_model(model, x, "static", EvalOptions(k=2), run_dir=tmp_path, train=(x, labels))
-    assert m["frechet"]["inception"]["fid"] is None
-    assert any("standard FID skipped" in n for n in m["notes"])
+    monkeypatch.setattr(inception, "available", lambda: False)
+    result = evaluate_run_dir(trained_run, EvalOptions(k=2, fid_samples=32))
+    assert result.metrics["frechet"]["standard"]["fid"] is None
+    assert result.metrics["frechet"]["classifier"]["fd"] >= 0.0  # the own-classifier distance stays
+    line = [ln for ln in result.table().splitlines() if ln.startswith("FID (standard)")]
+    assert len(line) == 1 and 'pip install "vaelab[fid]"' in line[0]
 
 
 def test_ae_run_reports_reconstruction_and_says_why_the_rest_is_absent(tmp_path):

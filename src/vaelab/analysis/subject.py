@@ -23,6 +23,7 @@ class Subject:
     label_names: list[str] | None = None
     train_images: np.ndarray | None = None  # labelled images for the attribute classifier (else `images`)
     train_labels: np.ndarray | None = None
+    run_dir: Path | None = None  # where fitted priors live (None: only the standard prior)
 
     @cached_property
     def codes(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -60,7 +61,7 @@ def load_subject(run_dir: str | Path, model=None, limit: int | None = 2000,
     else:
         cfg = runs.read_run_config(run_dir)
     images, split = load_arrays(cfg.data, "test", limit=limit, fallback="train")
-    subject = Subject(model, images, split.labels, split.label_names)
+    subject = Subject(model, images, split.labels, split.label_names, run_dir=Path(run_dir))
     if split.labels is not None and classifier_limit != 0:
         train_images, train_split = load_arrays(cfg.data, "train", limit=classifier_limit)
         subject.train_images, subject.train_labels = train_images, train_split.labels

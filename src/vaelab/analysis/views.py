@@ -24,6 +24,7 @@ class Options:
 
     n: int = 16  # images per strip/grid side
     std: float = 1.0  # prior samples from N(0, std^2 I)
+    prior: str = "auto"  # standard | a fitted kind (gmm, ...) | auto: the run's newest fitted prior, else standard
     dims: tuple[int, int] = (0, 1)  # manifold dims
     grid: int = 15  # manifold grid side
     indices: tuple[int, int] | None = None  # interpolation endpoints (test-image indices); None: auto
@@ -100,11 +101,15 @@ def recon_view(s: Subject, o: Options) -> View:
 
 @FIGURES.register("samples", fits=lambda s: True)
 def samples_view(s: Subject, o: Options) -> View:
-    """n images decoded from z ~ N(0, std^2 I)."""
+    """n images decoded from prior samples: N(0, std^2 I) or a prior fitted to the run (`vaelab fit-prior`)."""
+    from vaelab.priors import decode_samples, resolve
+
     n = max(o.n, 1)
-    images = s.model.sample(n, std=o.std, seed=o.seed)
-    fig = plots.plot_image_grid(images, title=f"{n} samples, z ~ N(0, {o.std:g}^2 I), seed {o.seed}")
-    return View("samples", fig, {}, f"Decoded prior samples with std {o.std:g}.")
+    prior = resolve(s.run_dir, o.prior, s.model.latent_dim)
+    images = decode_samples(s.model, prior, n, seed=o.seed, std=o.std)
+    fig = plots.plot_image_grid(images, title=f"{n} samples, z ~ {prior.describe()}, std {o.std:g}, seed {o.seed}")
+    return View("samples", fig, {"prior": prior.describe()},
+                f"Decoded prior samples, z ~ {prior.describe()}, std {o.std:g}.")
 
 
 @FIGURES.register("manifold", fits=lambda s: s.model.latent_dim <= 2)

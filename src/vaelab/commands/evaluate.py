@@ -17,14 +17,20 @@ class Evaluate:
         p.add_argument("--limit", type=int, default=None, help="evaluate on the first N images only")
         p.add_argument("--seed", type=int, default=0, help="seed for sampled z, binarisation and samples")
         p.add_argument("--no-fid", action="store_true", help="skip both Fréchet distances")
-        p.add_argument("--no-inception", action="store_true", help="skip the InceptionV3 FID")
+        p.add_argument("--no-inception", action="store_true", help="skip the standard FID/KID/precision-recall")
+        p.add_argument("--fid-samples", type=int, default=10_000,
+                       help="generated and reference images for the standard scores (default 10000, the protocol)")
+        p.add_argument("--prior", default="auto",
+                       help="prior of the generated samples: standard, a fitted kind (gmm, ...) or auto "
+                            "(the newest fitted, else standard)")
 
     @staticmethod
     def run(args) -> int:
         from vaelab.evaluate import EvalOptions, evaluate_run_dir
 
         opts = EvalOptions(split=args.split, k=args.k, limit=args.limit, seed=args.seed,
-                           frechet=not args.no_fid, inception=not (args.no_fid or args.no_inception))
+                           frechet=not args.no_fid, inception=not (args.no_fid or args.no_inception),
+                           fid_samples=args.fid_samples, prior=args.prior)
         result = evaluate_run_dir(args.run_dir, opts)
         print(result.table())
         print(f"metrics written to {result.metrics_path} (section 'evaluation')")

@@ -1,4 +1,4 @@
-"""vaelab generate: new images decoded from the prior N(0, std^2 I), as one grid and/or one PNG each."""
+"""vaelab generate: images decoded from a prior (N(0, std^2 I) or one fitted by fit-prior), as a grid and/or PNGs."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from vaelab.commands.base import COMMANDS
 
 @COMMANDS.register("generate")
 class Generate:
-    help = "decode samples from N(0, std^2 I): a PNG grid (--out) and/or individual PNGs (--individual DIR)"
+    help = "decode prior samples: a PNG grid (--out) and/or individual PNGs (--individual DIR)"
 
     @staticmethod
     def register(p):
         p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
         p.add_argument("-n", type=int, default=64, help="number of images (default 64)")
-        p.add_argument("--std", type=float, default=1.0, help="std of the latent samples (default 1.0)")
+        p.add_argument("--std", type=float, default=1.0, help="spread of the latent samples (default 1.0)")
+        p.add_argument("--prior", default="auto",
+                       help="standard (N(0, I)), a fitted kind (gmm, ...) or auto: the newest fitted, else standard")
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         p.add_argument("--out", help="grid PNG (default RUN_DIR/figures/generated.png)")
         p.add_argument("--individual", metavar="DIR", help="also write DIR/sample_0000.png, ...")
@@ -24,6 +26,7 @@ class Generate:
         from pathlib import Path
 
         from vaelab.plots import check_png_path, save_grid, save_images
+        from vaelab.priors import decode_samples, resolve
         from vaelab.runs import load_run
 
         if not 1 <= args.n <= 100_000:
@@ -35,10 +38,11 @@ class Generate:
         if args.out:
             check_png_path(args.out, "--out")
         run = load_run(args.run_dir)
-        images = run.model.sample(args.n, std=args.std, seed=args.seed)  # (n, H, W, C)
+        prior = resolve(run.path, args.prior, run.model.latent_dim)
+        images = decode_samples(run.model, prior, args.n, seed=args.seed, std=args.std)  # (n, H, W, C)
         out = Path(args.out) if args.out else run.figures / "generated.png"
         grid = save_grid(images, out, args.scale)
-        print(f"grid of {args.n} samples (std {args.std:g}, seed {args.seed}): {grid}")
+        print(f"grid of {args.n} samples (prior {prior.describe()}, std {args.std:g}, seed {args.seed}): {grid}")
         if args.individual:
             paths = save_images(images, args.individual, args.scale)
             print(f"{len(paths)} images in {args.individual}")

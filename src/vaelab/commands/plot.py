@@ -19,6 +19,7 @@ class Plot:
         p.add_argument("--out", help="output PNG (one figure) or directory (default RUN_DIR/figures)")
         p.add_argument("-n", type=int, default=16, help="images per strip / number of samples (default 16)")
         p.add_argument("--std", type=float, default=1.0, help="std of the prior samples (default 1.0)")
+        p.add_argument("--prior", default="auto", help="samples: standard, a fitted kind or auto (default)")
         p.add_argument("--grid", type=int, default=15, help="manifold grid side (default 15)")
         p.add_argument("--dims", type=int, nargs=2, default=(0, 1), help="manifold dims (default 0 1)")
         p.add_argument("--indices", type=int, nargs=2, help="interpolate between these two test images")
@@ -46,7 +47,7 @@ class Plot:
                        indices=tuple(args.indices) if args.indices else None,
                        classes=tuple(args.classes) if args.classes else None, steps=args.steps,
                        attributes=args.attributes, factors=tuple(args.factors), seed=args.seed,
-                       combo=_parse_combo(args.combo))
+                       combo=_parse_combo(args.combo), prior=args.prior)
         subject = load_subject(args.run_dir, limit=args.limit,
                                classifier_limit=2000 if "arithmetic" in names else 0)
         single = args.out and args.out.endswith(".png") and len(names) == 1

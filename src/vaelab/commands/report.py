@@ -13,10 +13,12 @@ class Report:
     def register(p):
         p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
         p.add_argument("--limit", type=int, default=2000, help="test images to use (default 2000)")
+        p.add_argument("--prior", default="auto", help="prior samples: standard, a fitted kind or auto (default)")
 
     @staticmethod
     def run(args) -> int:
+        from vaelab.analysis.views import Options
         from vaelab.report import build_report
 
-        print(f"report: {build_report(args.run_dir, limit=args.limit)}")
+        print(f"report: {build_report(args.run_dir, limit=args.limit, options=Options(prior=args.prior))}")
         return 0

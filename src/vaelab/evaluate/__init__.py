@@ -34,10 +34,9 @@ class EvalOptions:
     limit: int | None = None  # first N images of the split
     seed: int = 0  # sampled z, test-set binarisation, generated images
     frechet: bool = True
-    inception: bool = True
-    inception_n: int = 1000  # images per side for InceptionV3 FID (CPU cost ~6 GFLOP per image)
-    inception_weights: str | None = "imagenet"  # None = random weights (wiring tests only)
-    inception_size: int = 299
+    inception: bool = True  # standard FID/KID/precision-recall (the optional `fid` extra)
+    fid_samples: int = 10_000  # generated and reference images for them (10k: the standard protocol)
+    prior: str = "auto"  # generated samples: standard | a fitted kind (gmm, ...) | auto (newest fitted)
     image_chunk: int = 50
     sample_chunk: int = 200
 

@@ -1,12 +1,14 @@
-"""Fréchet distances of generated images: features of a small classifier trained on the dataset, and InceptionV3."""
+"""Fréchet distances of generated images: features of a small classifier trained on the dataset, and the
+standard FID/KID/precision-recall on the InceptionV3 of the `fid` extra (docs/metrics.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from vaelab import metrics
+from vaelab import metrics, priors, runs
 from vaelab.evaluate.sections import SECTIONS, Context
-from vaelab.metrics.features import ClassifierFeatures, FeatureUnavailable, inception_features, load_inception
+from vaelab.metrics.features import ClassifierFeatures, FeatureUnavailable
+from vaelab.metrics.inception import standard_scores
 
 CACHE = "evaluation"  # sub-directory of the run dir for the feature classifier
 
@@ -28,7 +30,8 @@ class Frechet:
         opts, out = ctx.opts, {}
         images = ctx.images if ctx.frechet_images is None else ctx.frechet_images
         n = len(images)
-        generated = ctx.model.sample(n, seed=opts.seed)  # decoder means at z ~ the model's prior
+        prior = priors.resolve(ctx.run_dir, opts.prior, ctx.model.latent_dim)
+        generated = priors.decode_samples(ctx.model, prior, n, seed=opts.seed)  # decoder means at prior draws
         try:
             feats = ClassifierFeatures.load_or_train(Path(ctx.run_dir) / CACHE, *ctx.train, seed=opts.seed)
             out["classifier"] = {
@@ -39,23 +42,13 @@ class Frechet:
             }
         except FeatureUnavailable as e:
             out["classifier"] = {"fd": None, "note": str(e)}
+        out["prior"] = prior.describe()
         if opts.inception:
-            m = min(n, opts.inception_n)
-            try:
-                net = load_inception(opts.inception_weights, opts.inception_size)
-                fid = metrics.frechet_distance_of_features(
-                    inception_features(net, generated[:m]), inception_features(net, images[:m])
-                )
-                out["inception"] = {
-                    "fid": fid,
-                    "n": m,
-                    "weights": opts.inception_weights or "random (wiring only)",
-                    "note": "InceptionV3 pool features; n < 10k biases FID upwards",
-                }
-            except FeatureUnavailable as e:
-                out["inception"] = {"fid": None, "note": str(e)}
-                ctx.notes.append("standard FID skipped: " + str(e))
-        out["images"] = "generated: decoder means at z ~ the prior; reference: continuous test images"
+            data_cfg = runs.read_run_config(ctx.run_dir).data
+            scores = standard_scores(lambda m: priors.decode_samples(ctx.model, prior, m, seed=opts.seed), data_cfg,
+                                     opts.fid_samples, split=opts.split, seed=opts.seed)
+            out["standard"] = {**scores, "prior": prior.describe()}
+        out["images"] = "generated: decoder means at prior draws; reference: continuous test images"
         return out
 
     @staticmethod
@@ -65,7 +58,17 @@ class Frechet:
             c = f["classifier"]
             val = "n/a" if c.get("fd") is None else f"{c['fd']:.3f}"
             rows.append(("FD (own classifier)", val, c.get("note") or "offline classifier features, not FID"))
-        if "inception" in f:
-            c = f["inception"]
-            rows.append(("FID (InceptionV3)", "n/a" if c["fid"] is None else f"{c['fid']:.2f}", c["note"][:90]))
+        if "prior" in f:
+            rows.append(("  samples from", f["prior"], "prior of the generated images"))
+        s = f.get("standard")
+        if s is not None and s["fid"] is None:
+            rows.append(("FID (standard)", "n/a", s["note"]))
+        elif s is not None:
+            n = f"{s['n_generated']} prior samples ({s['prior']}) vs the {s['reference']}"
+            rows += [
+                ("FID (standard)", f"{s['fid']:.2f}", f"InceptionV3 pool3, {n}"),
+                ("KID x 1e3", f"{1e3 * s['kid']:.3f}", f"+- {1e3 * s['kid_std']:.3f} over {s['kid_subsets']} subsets"),
+                ("precision", f"{s['precision']:.3f}", "share of samples inside the data manifold (k = 3)"),
+                ("recall", f"{s['recall']:.3f}", "share of data inside the samples' manifold (k = 3)"),
+            ]
         return rows

@@ -3,7 +3,9 @@
     likelihood.py   log-importance weights, the IWAE bound (chunked), bits/dim
     latent.py       KL per latent dimension, active units (Burda et al. 2016)
     frechet.py      Fréchet distance between Gaussians fitted to feature sets
-    features.py     feature extractors: a small classifier trained on the dataset's labels, InceptionV3
+    standard.py     FID, KID, precision/recall over two feature sets (pure numpy)
+    features.py     a small feature classifier trained on the dataset's labels (offline)
+    inception.py    the standard FID InceptionV3 (optional extra `fid`), reference-feature cache
 """
 
 from vaelab.metrics.frechet import feature_statistics, frechet_distance, frechet_distance_of_features

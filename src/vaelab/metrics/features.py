@@ -3,18 +3,15 @@
 - `ClassifierFeatures`: a small CNN trained for a few seconds on the dataset's own labels (offline);
   features are its penultimate layer. Cached as `<run>/evaluation/feature_classifier.keras`.
   The distance it gives is comparable only between models evaluated with the same classifier file.
-- `inception_features`: Keras's InceptionV3 pool features (2048-d), the standard FID. The ImageNet
-  weights are downloaded by Keras on first use; offline, `load_inception` raises `FeatureUnavailable`.
+- The standard FID network (InceptionV3, TF FID graph) lives in `inception.py` (optional extra `fid`).
 """
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 CLASSIFIER_FILE = "feature_classifier.keras"
 
@@ -79,38 +76,3 @@ class ClassifierFeatures:
             return float(np.mean((p > 0.5) == (labels > 0.5)))
         return float(np.mean(np.argmax(p, axis=1) == labels))
 
-
-def load_inception(weights: str | None = "imagenet", size: int = 299, timeout: float = 20.0) -> keras.Model:
-    """InceptionV3 without its top, average-pooled 2048-d features; `weights=None` = random (tests only).
-
-    Raises:
-        FeatureUnavailable: the ImageNet weights are not cached and cannot be downloaded.
-    """
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)  # fail fast offline instead of hanging on a download
-    try:
-        return keras.applications.InceptionV3(weights=weights, include_top=False, pooling="avg",
-                                              input_shape=(size, size, 3))
-    except Exception as e:  # urllib/HTTP/OS errors differ by platform; all mean "no weights"
-        raise FeatureUnavailable(
-            f"InceptionV3 ImageNet weights unavailable ({type(e).__name__}: {str(e)[:120]}); they are "
-            "downloaded to ~/.keras/models on first use, which needs internet access"
-        ) from None
-    finally:
-        socket.setdefaulttimeout(old)
-
-
-def inception_features(inception: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """images (N, H, W, C) in [0, 1], C in {1, 3} -> (N, 2048); resized, scaled to [-1, 1]."""
-    size = inception.input_shape[1]
-
-    @tf.function(reduce_retracing=True)
-    def features(x):
-        x = tf.image.resize(x, (size, size), method="bilinear")  # (B, S, S, C)
-        if x.shape[-1] == 1:
-            x = tf.image.grayscale_to_rgb(x)  # (B, S, S, 3)
-        return inception(x * 2.0 - 1.0, training=False)  # InceptionV3 preprocess_input: [-1, 1]
-
-    out = [features(tf.constant(images[i : i + batch_size], tf.float32)).numpy()
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out)

@@ -1,0 +1,129 @@
+"""FID / KID / precision-recall maths on small random features (no torch, no weights), and the extra's
+loading path (tiny images through the real network), which runs wherever the `fid` extra is installed."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from vaelab.metrics import inception, standard
+from vaelab.metrics.frechet import frechet_distance_of_features
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    f = np.random.default_rng(0).normal(size=(300, 16))
+    assert standard.scores(f, f)["fid"] == pytest.approx(0.0, abs=1e-8)
+
+
+def test_fid_of_shifted_gaussians_approaches_the_analytic_value():
+    # N(mu1, diag(s1^2)) vs N(mu2, diag(s2^2)): d^2 = |mu1 - mu2|^2 + sum (s1 - s2)^2
+    rng = np.random.default_rng(1)
+    mu1, mu2 = np.array([0.0, 1.0, -1.0, 2.0]), np.array([1.0, 1.0, 0.5, 0.0])
+    s1, s2 = np.array([1.0, 0.5, 2.0, 1.0]), np.array([1.0, 1.5, 1.0, 0.5])
+    a, b = mu1 + s1 * rng.normal(size=(200_000, 4)), mu2 + s2 * rng.normal(size=(200_000, 4))
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((s1 - s2) ** 2)  # 7.25 + 2.25
+    assert standard.scores(a[:2000], b[:2000])["fid"] == pytest.approx(frechet_distance_of_features(a[:2000],
+                                                                                                 b[:2000]))
+    assert frechet_distance_of_features(a, b) == pytest.approx(expected, rel=0.01)
+
+
+def _mmd2_brute_force(x, y):
+    """Unbiased MMD^2 with k(a, b) = (a.b / F + 1)^3, written as the double sums of Bińkowski et al."""
+    f, m, n = x.shape[1], len(x), len(y)
+    k = lambda a, b: (a @ b / f + 1.0) ** 3  # noqa: E731
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_kid_with_one_full_subset_is_the_unbiased_mmd2():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(7, 3)), rng.normal(0.5, 1.0, size=(7, 3))
+    mean, std = standard.kid(x, y, subsets=3, subset_size=7)  # every subset = the whole (permuted) sets
+    assert mean == pytest.approx(_mmd2_brute_force(x, y), rel=1e-10)
+    assert std == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kid_is_about_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(2000, 8)), rng.normal(size=(2000, 8))
+    same, same_std = standard.kid(a, b, subsets=20, subset_size=500)
+    near = standard.kid(a, b + 0.2, subsets=20, subset_size=500)[0]
+    far = standard.kid(a, b + 1.0, subsets=20, subset_size=500)[0]
+    assert abs(same) < 3 * same_std + 1e-3
+    assert same < near < far and near > 3 * same_std
+
+
+def test_precision_and_recall_of_a_set_against_itself_are_one():
+    f = np.random.default_rng(4).normal(size=(400, 10))
+    assert standard.precision_recall(f, f) == (1.0, 1.0)
+
+
+def test_precision_and_recall_see_missing_modes_and_far_samples():
+    rng = np.random.default_rng(5)
+    mode_a, mode_b = rng.normal(0, 0.1, (500, 2)), rng.normal(10, 0.1, (500, 2))
+    reference = np.concatenate([mode_a, mode_b])
+    only_a = rng.normal(0, 0.1, (500, 2))  # covers one mode: precise, half the recall
+    precision, recall = standard.precision_recall(only_a, reference)
+    assert precision > 0.95 and recall == pytest.approx(0.5, abs=0.03)
+    assert standard.precision_recall(rng.normal(50, 0.1, (200, 2)), reference) == (0.0, 0.0)
+
+
+def test_knn_radii_on_points_on_a_line():
+    f = np.arange(6, dtype=float)[:, None] ** 2  # 0, 1, 4, 9, 16, 25
+    np.testing.assert_allclose(standard.knn_radii(f, k=1), [1, 1, 3, 5, 7, 9])
+    np.testing.assert_allclose(standard.knn_radii(f, k=3), [9, 8, 5, 8, 12, 21])
+    with pytest.raises(ValueError, match="k: expected"):
+        standard.knn_radii(f, k=6)
+
+
+def test_scores_reject_mismatched_features():
+    with pytest.raises(ValueError, match=r"expected two \(N >= 2, F\) arrays of equal F"):
+        standard.kid(np.zeros((5, 3)), np.zeros((5, 4)))
+
+
+def test_quantise_replicates_grey_and_rounds_like_a_png():
+    x = np.array([0.0, 0.5, 1.0, 1.2, 0.001]).reshape(1, 1, 5, 1)
+    u8 = inception.quantise(x)
+    assert u8.dtype == np.uint8 and u8.shape == (1, 1, 5, 3)
+    np.testing.assert_array_equal(u8[0, 0, :, 0], [0, 128, 255, 255, 0])
+    assert np.all(u8[..., 0] == u8[..., 2])
+    with pytest.raises(ValueError, match=r"expected \(N, H, W, 1 or 3\)"):
+        inception.quantise(np.zeros((2, 4, 4, 2)))
+
+
+def test_reference_cache_reuses_matching_images_and_extends(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAELAB_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def fake_features(u8, label="", verbose=False):  # stands in for the network: records what it computes
+        calls.append(len(u8))
+        return np.repeat(u8.reshape(len(u8), -1)[:, :1].astype("float32"), inception.FEATURES, axis=1)
+
+    monkeypatch.setattr(inception, "features", fake_features)
+    images = np.random.default_rng(6).random((10, 4, 4, 1))
+    first = inception.cached_features(images[:6], "toy-test-4x4x1")
+    again = inception.cached_features(images[:4], "toy-test-4x4x1")
+    more = inception.cached_features(images, "toy-test-4x4x1")
+    np.testing.assert_array_equal(again, first[:4])
+    np.testing.assert_array_equal(more[:6], first)
+    changed = images.copy()
+    changed[2] = 1.0 - changed[2]
+    inception.cached_features(changed, "toy-test-4x4x1")
+    assert calls == [6, 4, 8]  # nothing for the prefix, only the 4 new ones, then from the changed image on
+    assert (tmp_path / "fid" / f"toy-test-4x4x1-{inception.PROTOCOL_ID}.npz").is_file()
+
+
+def test_extra_network_gives_2048_features_for_tiny_images():
+    if not inception.available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the fid extra must be installed under CI: {inception.INSTALL}")
+        pytest.skip(inception.MISSING)
+    images = np.random.default_rng(7).random((2, 8, 8, 1)).astype("float32")
+    f = inception.features(images)
+    assert f.shape == (2, 2048) and f.dtype == np.float32 and np.all(np.isfinite(f))
+    np.testing.assert_allclose(inception.features(images[:1]), f[:1], rtol=1e-4, atol=1e-5)  # batch-independent
+    assert np.all(f >= 0) and np.abs(f[0] - f[1]).max() > 1e-3  # pool3 after ReLU; different inputs differ
