@@ -74,6 +74,7 @@ class ModelConfig:
     top_latent_dim: int = bounded(2, ge=1)  # hvae: size of the second stochastic layer z2 (latent_dim is z1)
     top_hidden_units: list[int] = field(default_factory=lambda: [64], metadata={"ge": 1})  # hvae: z1 -> z2 MLP
     pseudo_inputs: int = bounded(100, ge=1)  # vamp: number K of learned pseudo-inputs of the VampPrior
+    condition_dropout: float = bounded(0.1, ge=0.0, le=1.0)  # cvae: share of training images given no label
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, where: str = "model") -> ModelConfig:

@@ -16,7 +16,8 @@ class Iwae:
         if posterior is not True:
             return posterior
         return True if ctx.model.has_likelihood_bound else (
-            f"model.kind {ctx.model.kind!r} has no importance-weighted likelihood bound")
+            f"model.kind {ctx.model.kind!r} "
+            + (ctx.model.likelihood_bound_note or "has no importance-weighted likelihood bound"))
 
     @staticmethod
     def compute(ctx: Context) -> dict:
