@@ -1,11 +1,10 @@
-"""Conditional VAE: conditions from labels, labelled training pipeline (resumable), generate --condition, report view."""
+"""Conditional VAE: conditions from labels, the labelled (resumable) pipeline, generate --condition, report view."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from conftest import tiny_config
 
 from vaelab.config import DataConfig, RunConfig
@@ -29,7 +28,8 @@ def test_conditions_one_hot_attributes_null_and_parsing():
     np.testing.assert_array_equal(m.null_conditions(1), [[0, 0, 0, 1]])
     np.testing.assert_array_equal(m.parse_condition("1"), [0, 1, 0, 0])
     np.testing.assert_array_equal(m.parse_condition("c"), [0, 0, 1, 0])
-    with pytest.raises(ValueError, match=r"^--condition: expected a class id 0..2 or a class name from \['a', 'b', 'c'\], received '7'$"):
+    with pytest.raises(ValueError, match=r"^--condition: expected a class id 0..2 or a class name from "
+                                         r"\['a', 'b', 'c'\], received '7'$"):
         m.parse_condition("7")
     a = _cvae(label_names=("Smiling", "Eyeglasses", "Male"), attributes=True)
     np.testing.assert_array_equal(a.conditions(np.array([[1, 0, 1]])).numpy(), [[1, 0, 1, 0]])
@@ -71,9 +71,8 @@ def test_make_epochs_with_labels_keeps_pairs_and_resumes_at_any_epoch():
 
 
 def test_fit_feeds_labels_and_classes_get_their_own_samples(tmp_path):
-    from vaelab.train import fit
-
     from vaelab.data.synthetic import make_images
+    from vaelab.train import fit
 
     model = {"kind": "cvae", "architecture": "dense", "hidden_units": [64], "condition_dropout": 0.1}
     result = fit(tiny_config(tmp_path, model=model, train={"epochs": 4, "learning_rate": 0.01}))

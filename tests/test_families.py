@@ -25,9 +25,14 @@ TINY = {"architecture": "dense", "hidden_units": [32], "latent_dim": 3, "top_lat
         "top_hidden_units": [8], "pseudo_inputs": 4}
 
 
+KIND_SETTINGS = {"vqvae": {"architecture": "conv", "filters": [32], "kernel_sizes": [3], "strides": [2],
+                           "codebook_size": 16, "prior_filters": 8}}  # a spatial code grid needs conv
+
+
 def _model(kind, seed=7, **model):
     keras.utils.set_random_seed(seed)
-    cfg = RunConfig.from_dict({"model": {**TINY, "kind": kind, **model}, "train": {"seed": seed}})
+    model = {**TINY, **KIND_SETTINGS.get(kind, {}), "kind": kind, **model}
+    cfg = RunConfig.from_dict({"model": model, "train": {"seed": seed}})
     return build_model(cfg, SHAPE, label_names=LABEL_NAMES)  # the labels are used by kinds that need them
 
 

@@ -6,3 +6,4 @@ from vaelab.commands.base import COMMANDS  # noqa: F401
 from vaelab.commands import (  # noqa: E402,F401  isort: skip
     compare, config, datasets, demo, env, evaluate, explore, generate, plot, report, train,
 )
+from vaelab.commands import vq_prior  # noqa: E402,F401  isort: skip  (after any other fit-prior)

@@ -21,10 +21,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from vaelab.layers import ClipValues, LikelihoodMean
 from vaelab.losses import gaussian_kl, log_normal, log_standard_normal
 from vaelab.models.heads import ARCHITECTURES, activation
 from vaelab.models.kinds import MODEL_KINDS
-from vaelab.layers import ClipValues, LikelihoodMean
 from vaelab.strategies.train_step import TrainStepVAE
 
 

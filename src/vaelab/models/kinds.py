@@ -42,4 +42,4 @@ def build_model(cfg: RunConfig, image_shape, n_train: int | None = None, label_n
 
 
 import vaelab.strategies  # noqa: E402,F401  (the VAE's strategy classes)  isort: skip
-from vaelab.models import cvae, hvae, iwae, tcvae, vamp  # noqa: E402,F401  isort: skip
+from vaelab.models import cvae, hvae, iwae, tcvae, vamp, vqvae  # noqa: E402,F401  isort: skip
