@@ -20,14 +20,20 @@ from vaelab.models.tcvae import tc_decomposition
 from vaelab.models.vamp import log_mixture_of_gaussians
 
 SHAPE = (8, 8, 1)
+LABEL_NAMES = ["left", "right"]  # `images`: class 0 has the bright left half, class 1 the right half
 TINY = {"architecture": "dense", "hidden_units": [32], "latent_dim": 3, "top_latent_dim": 2,
         "top_hidden_units": [8], "pseudo_inputs": 4}
 
 
+KIND_SETTINGS = {"vqvae": {"architecture": "conv", "filters": [32], "kernel_sizes": [3], "strides": [2],
+                           "codebook_size": 16, "prior_filters": 8}}  # a spatial code grid needs conv
+
+
 def _model(kind, seed=7, **model):
     keras.utils.set_random_seed(seed)
-    cfg = RunConfig.from_dict({"model": {**TINY, "kind": kind, **model}, "train": {"seed": seed}})
-    return build_model(cfg, SHAPE)
+    model = {**TINY, **KIND_SETTINGS.get(kind, {}), "kind": kind, **model}
+    cfg = RunConfig.from_dict({"model": model, "train": {"seed": seed}})
+    return build_model(cfg, SHAPE, label_names=LABEL_NAMES)  # the labels are used by kinds that need them
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +50,9 @@ def images():
 def test_every_kind_builds_learns_round_trips_samples_and_evaluates(kind, images, tmp_path):
     model = _model(kind, iw_samples=2)
     model.compile_for_training(keras.optimizers.Adam(3e-3))
-    ds = tf.data.Dataset.from_tensor_slices(images).batch(16).map(lambda x: (x, model.targets(x)))
+    labels = np.arange(len(images)) % 2
+    ds = tf.data.Dataset.from_tensor_slices((images, labels) if model.needs_labels else images)
+    ds = ds.batch(16).map(model.training_pair)
     loss = model.fit(ds, epochs=6, verbose=0, shuffle=False).history["loss"]
     assert np.all(np.isfinite(loss)) and loss[-1] < 0.9 * loss[0], loss
 

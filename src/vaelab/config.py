@@ -74,6 +74,9 @@ class ModelConfig:
     top_latent_dim: int = bounded(2, ge=1)  # hvae: size of the second stochastic layer z2 (latent_dim is z1)
     top_hidden_units: list[int] = field(default_factory=lambda: [64], metadata={"ge": 1})  # hvae: z1 -> z2 MLP
     pseudo_inputs: int = bounded(100, ge=1)  # vamp: number K of learned pseudo-inputs of the VampPrior
+    condition_dropout: float = bounded(0.1, ge=0.0, le=1.0)  # cvae: share of training images given no label
+    codebook_size: int = bounded(512, ge=2)  # vqvae: number K of codebook vectors (each of size latent_dim)
+    prior_filters: int = bounded(64, ge=1)  # vqvae: channels of the PixelCNN prior over the code grid
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, where: str = "model") -> ModelConfig:
@@ -92,6 +95,7 @@ class LossConfig:
     cycle_ratio: float = bounded(0.5, gt=0.0, le=1.0)  # cyclical: share of a cycle spent increasing beta
     tc_alpha: float = bounded(1.0, ge=0.0)  # tcvae: weight of the index-code MI (beta weights the total correlation)
     tc_gamma: float = bounded(1.0, ge=0.0)  # tcvae: weight of the dimension-wise KL
+    commitment_beta: float = bounded(0.25, ge=0.0)  # vqvae: weight of the commitment loss |z_e - sg[z_q]|^2
 
 
 @dataclass

@@ -23,7 +23,7 @@ from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint, BetaSched
 from vaelab.config import RunConfig
 from vaelab.data import load_split, make_dataset
 from vaelab.data.pipeline import make_epochs
-from vaelab.models.kinds import build_model
+from vaelab.models.kinds import build_model, model_class
 from vaelab.registry import Registry
 
 DISTRIBUTE = Registry("distribution strategy")
@@ -102,6 +102,10 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
     first_epoch = runs.resume_point(resume, cfg) if resume is not None else 0
     keras.utils.set_random_seed(cfg.train.seed)
     train_split = load_split(cfg.data, "train")
+    if model_class(cfg).needs_labels and train_split.labels is None:
+        raise ValueError(f"model.kind: {cfg.model.kind!r} trains on labelled images, but data.name "
+                         f"{cfg.data.name!r} ({train_split.source or cfg.data.data_dir}) has no labels; "
+                         "choose a labelled dataset (or class sub-folders for `folder`)")
     val_split = load_split(cfg.data, "test") if cfg.data.validation else None
     run_dir = Path(resume) if resume is not None else runs.create_run_dir(cfg)
     try:
@@ -126,15 +130,18 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
     runs.write_run_metadata(run_dir, cfg, argv if argv is not None else sys.argv,
                             distribute=cfg.train.distribute, replicas=strategy.num_replicas_in_sync)
     with strategy.scope(), precision_policy(cfg.train.precision):
-        model = build_model(cfg, train_split.image_shape, n_train=len(train_split))
+        model = build_model(cfg, train_split.image_shape, n_train=len(train_split),
+                            label_names=train_split.label_names, attributes=train_split.is_attributes)
         model.compile_for_training(make_optimizer(cfg, steps * cfg.train.epochs), resolve_jit(cfg.train.jit_compile))
 
-    train_ds = make_epochs(train_split, cfg.data, batch, cfg.train.seed, first_epoch, cfg.train.epochs, steps)
-    train_ds = train_ds.map(lambda x: (x, model.targets(x)))
+    labels = model.needs_labels  # elements (images, labels), turned into ((x, c), x) by the model
+    train_ds = make_epochs(train_split, cfg.data, batch, cfg.train.seed, first_epoch, cfg.train.epochs, steps,
+                           with_labels=labels)
+    train_ds = train_ds.map(model.training_pair)
     val_ds = None
     if val_split is not None:
-        val_ds = make_dataset(val_split, cfg.data, batch, training=False, seed=cfg.train.seed)
-        val_ds = val_ds.map(lambda x: (x, model.targets(x)))
+        val_ds = make_dataset(val_split, cfg.data, batch, training=False, seed=cfg.train.seed, with_labels=labels)
+        val_ds = val_ds.map(model.training_pair)
 
     guard = NaNGuard()
     early = None

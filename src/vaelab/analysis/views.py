@@ -112,6 +112,24 @@ def samples_view(s: Subject, o: Options) -> View:
                 f"Decoded prior samples, z ~ {prior.describe()}, std {o.std:g}.")
 
 
+@FIGURES.register("conditional", fits=lambda s: getattr(s.model, "needs_labels", False))
+def conditional_view(s: Subject, o: Options) -> View:
+    """Conditional models: one row of samples per class (or per attribute set to 1), the same z in each column."""
+    model, n = s.model, min(max(o.n, 1), 10)
+    z = np.random.default_rng(o.seed).standard_normal((n, model.latent_dim)).astype("float32") * o.std
+    names = model.label_names[:20]
+    if model.attributes:  # CelebA has 40: the chosen or preferred ones
+        names = o.attributes or [a for a in PREFERRED_ATTRIBUTES if a in names] or names[:3]
+    conditions = {name: model.parse_condition(name if not model.attributes else f"{name}=1") for name in names}
+    rows = {f"{'class' if not model.attributes else 'attribute'} {name}": model.decode(z, condition=c)
+            for name, c in conditions.items()}
+    rows["no label (null condition)"] = model.decode(z, condition=None)
+    fig = plots.plot_strips(rows, title=f"samples per condition; column j shares z_j ~ N(0, {o.std:g}^2 I)")
+    caption = ("Each row decodes the same latents under one condition"
+               + (" (that attribute 1, the others 0)." if model.attributes else "."))
+    return View("conditional", fig, {}, caption)
+
+
 @FIGURES.register("manifold", fits=lambda s: s.model.latent_dim <= 2)
 def manifold_view(s: Subject, o: Options) -> View:
     """Decoded grid on normal quantiles of linspace(0.05, 0.95) over two dims (others 0)."""

@@ -1,4 +1,8 @@
-"""vaelab fit-prior: fit an ex-post density to a trained model's training codes (z_mean), saved in the run."""
+"""vaelab fit-prior: a prior fitted after training, saved in the run.
+
+`--kind gmm|vae2` fit an ex-post density to the training set's z_mean (`vaelab.priors`, files beside the
+model); `--kind pixelcnn` trains a VQ-VAE's PixelCNN over its code grids (second stage, saved in model.keras).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,30 @@ from vaelab.commands.base import COMMANDS
 
 @COMMANDS.register("fit-prior")
 class FitPrior:
-    help = "fit a prior to the training set's z_mean (e.g. a 10-component GMM); writes RUN_DIR/prior_<kind>.*"
+    help = "fit a prior after training: gmm / vae2 on z_mean (any VAE), pixelcnn on a vqvae's codes"
 
     @staticmethod
     def register(p):
         p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
-        p.add_argument("--kind", default="gmm", help="prior to fit (default gmm); see docs/metrics.md")
+        p.add_argument("--kind", default="gmm", help="gmm (default), vae2, or pixelcnn (vqvae); see docs/metrics.md")
         p.add_argument("--components", type=int, default=None, help="gmm: mixture components (default 10)")
+        p.add_argument("--epochs", type=int, default=10, help="pixelcnn: training epochs of the prior (default 10)")
         p.add_argument("--limit", type=int, default=None, help="fit on the first N training images only")
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
     @staticmethod
     def run(args) -> int:
-        from vaelab.priors import fit_prior
+        from vaelab.models.vqvae import CODE_PRIORS, fit_code_prior
+        from vaelab.priors import PRIORS, fit_prior
 
+        if args.kind in CODE_PRIORS:
+            path, info = fit_code_prior(args.run_dir, args.kind, epochs=args.epochs, limit=args.limit, seed=args.seed)
+            print(f"{args.kind} prior fitted on {info['codes']} code grids, {info['epochs']} epochs in all; "
+                  f"last epoch -log p(codes) {info['nll'][-1]:.2f} nats/grid; saved in {path}")
+            return 0
+        if args.kind not in PRIORS:
+            choices = [k for k in PRIORS.names() if k != "standard"] + list(CODE_PRIORS)
+            raise ValueError(f"--kind: unknown prior {args.kind!r}; choose from {choices}")
         options = {"components": args.components} if args.components is not None else {}
         path = fit_prior(args.run_dir, args.kind, limit=args.limit, seed=args.seed, **options)
         print(f"{args.kind} prior fitted: {path} (+ {path.with_suffix('.npz').name})")

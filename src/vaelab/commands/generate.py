@@ -1,4 +1,8 @@
-"""vaelab generate: images decoded from a prior (N(0, std^2 I) or one fitted by fit-prior), as a grid and/or PNGs."""
+"""vaelab generate: images decoded from a prior (N(0, std^2 I) or one fitted by fit-prior), as a grid and/or PNGs.
+
+A conditional model (`cvae`) takes `--condition 7` (a class id or name) or `--condition Smiling=1,Eyeglasses=1`
+(attributes; those not named are 0), checked against the run's label names.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ class Generate:
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         p.add_argument("--out", help="grid PNG (default RUN_DIR/figures/generated.png)")
         p.add_argument("--individual", metavar="DIR", help="also write DIR/sample_0000.png, ...")
+        p.add_argument("--condition", metavar="LABEL",
+                       help="conditional models: a class (7) or attributes (Smiling=1,Eyeglasses=1)")
         p.add_argument("--scale", type=int, default=0, help="upscale factor for PNGs (default: to >= 64 px)")
 
     @staticmethod
@@ -39,10 +45,19 @@ class Generate:
             check_png_path(args.out, "--out")
         run = load_run(args.run_dir)
         prior = resolve(run.path, args.prior, run.model.latent_dim)
-        images = decode_samples(run.model, prior, args.n, seed=args.seed, std=args.std)  # (n, H, W, C)
+        given = ""
+        if args.condition is not None:
+            if not run.model.needs_labels:
+                raise ValueError(f"--condition: model.kind {run.model.kind!r} of {args.run_dir} is not conditional; "
+                                 "drop --condition (conditional kinds: cvae)")
+            condition = run.model.parse_condition(args.condition)  # ValueError names the labels
+            images = run.model.sample(args.n, std=args.std, seed=args.seed, condition=condition)  # (n, H, W, C)
+            given = f", condition {args.condition}"
+        else:
+            images = decode_samples(run.model, prior, args.n, seed=args.seed, std=args.std)  # (n, H, W, C)
         out = Path(args.out) if args.out else run.figures / "generated.png"
         grid = save_grid(images, out, args.scale)
-        print(f"grid of {args.n} samples (prior {prior.describe()}, std {args.std:g}, seed {args.seed}): {grid}")
+        print(f"grid of {args.n} samples (prior {prior.describe()}, std {args.std:g}, seed {args.seed}{given}): {grid}")
         if args.individual:
             paths = save_images(images, args.individual, args.scale)
             print(f"{len(paths)} images in {args.individual}")

@@ -176,20 +176,22 @@ def make_dataset(split: Split, cfg: DataConfig, batch_size: int, training: bool,
 
 
 def make_epochs(split: Split, cfg: DataConfig, batch_size: int, seed: int, first_epoch: int, epochs: int,
-                steps_per_epoch: int, drop_remainder: bool = False) -> tf.data.Dataset:
+                steps_per_epoch: int, drop_remainder: bool = False, with_labels: bool = False) -> tf.data.Dataset:
     """Epochs [first_epoch, epochs) back to back, `steps_per_epoch` batches each, for `fit`.
 
     One pipeline whose outer elements are epoch indices: `flat_map` builds epoch e's shuffled,
     binarised batches when e starts and releases them when it ends, so memory and start-up do not
     grow with the number of epochs. Epoch e's order and binarisation noise depend only on (seed, e),
-    so a resumed run sees exactly the batches an uninterrupted run would have seen.
+    so a resumed run sees exactly the batches an uninterrupted run would have seen. With `with_labels`
+    the elements are (images, labels), permuted together (the same order).
     """
-    elements = _elements(split, cfg, seed, with_labels=False)  # built once, shared by every epoch
+    elements = _elements(split, cfg, seed, with_labels=with_labels)  # built once, shared by every epoch
 
     def epoch_batches(e):
         # repeat(): an epoch always yields exactly steps_per_epoch batches, even if a streamed split
         # turns out shorter than its file list (unreadable images skipped).
-        return _batches(elements, split, cfg, batch_size, True, seed, e, drop_remainder).repeat().take(steps_per_epoch)
+        return _batches(elements, split, cfg, batch_size, True, seed, e, drop_remainder,
+                        with_labels).repeat().take(steps_per_epoch)
 
     ds = tf.data.Dataset.range(first_epoch, max(first_epoch, epochs)).flat_map(epoch_batches)
     return _with_options(ds.prefetch(tf.data.AUTOTUNE), cfg)

@@ -12,6 +12,8 @@ from vaelab.evaluate.sections import SECTIONS, Context
 class Iwae:
     @staticmethod
     def fits(ctx: Context):
+        if not ctx.model.has_likelihood_bound and ctx.model.likelihood_bound_note:  # the family says why
+            return f"model.kind {ctx.model.kind!r} {ctx.model.likelihood_bound_note}"
         posterior = ctx.no_posterior()
         if posterior is not True:
             return posterior

@@ -23,7 +23,7 @@ class Reconstruction:
         bce, sse, nll = [], [], []
         for i in range(0, len(x), 500):
             xb = x[i : i + 500]
-            logits = model.decoder_logits(z_mean[i : i + 500], training=False)  # (B, H, W, C)
+            logits = model.decode_logits(z_mean[i : i + 500])  # (B, H, W, C)
             bce.append(LIKELIHOODS.get("bernoulli").nll(xb, logits).numpy())
             nll.append(model.p_x.nll(xb, logits).numpy())
             x_hat = model.p_x.mean(logits).numpy()  # (B, H, W, C), the decoded image

@@ -52,5 +52,6 @@ class Context:
 
     def no_posterior(self) -> str | bool:
         """True when the model has q(z|x); else why posterior-based numbers are absent."""
+        note = getattr(self.model, "posterior_note", "") or "a plain autoencoder"
         return True if self.model.has_posterior else (
-            f"model.kind {self.model.kind!r} (a plain autoencoder) has no posterior q(z|x) or prior p(z)")
+            f"model.kind {self.model.kind!r} ({note}) has no posterior q(z|x) or prior p(z)")

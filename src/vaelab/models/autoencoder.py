@@ -39,6 +39,8 @@ class BaseAutoencoder(keras.Model):
     has_likelihood_bound = False  # an importance-weighted bound on log p(x) (IWAE NLL)
     has_prior = False  # a prior p(z) that `sample` draws from
     standard_normal_prior = False  # p(z) = N(0, I): KL(q || p) in closed form, per latent dimension
+    needs_labels = False  # trains on (image, label) pairs: `fit` feeds labels through `training_pair`
+    likelihood_bound_note = ""  # why there is no IW-NLL, when the generic reason would mislead
 
     def __init__(self, model_config: ModelConfig | dict | None = None, image_shape=(28, 28, 1), beta: float = 1.0,
                  seed: int | None = None, **kwargs):
@@ -58,7 +60,7 @@ class BaseAutoencoder(keras.Model):
         self.initial_beta = float(beta)
         self.seed = seed
         self.encoder = self.build_encoder()
-        self.decoder_logits, self.decoder = build_decoders(self.cfg, self.image_shape)
+        self.decoder_logits, self.decoder = self._build_decoders()
 
     # ------------------------------------------------------------------ construction from a run config
     @classmethod
@@ -91,6 +93,9 @@ class BaseAutoencoder(keras.Model):
     def build_encoder(self) -> keras.Model:
         return build_encoder(self.cfg, self.image_shape, variational=self.has_posterior)
 
+    def _build_decoders(self) -> tuple[keras.Model, keras.Model]:
+        return build_decoders(self.cfg, self.image_shape)
+
     def build(self, input_shape=None):
         # Encoder and decoder are functional models, already built in __init__; only the
         # weightless sampling layer remains.
@@ -111,6 +116,10 @@ class BaseAutoencoder(keras.Model):
     def targets(self, x):
         """The `y` that `fit` needs for a batch of images `x` (only multi_output differs)."""
         return x
+
+    def training_pair(self, x, labels=None):
+        """The (inputs, targets) element `fit` trains on for images x (and labels, when `needs_labels`)."""
+        return x, self.targets(x)
 
     def compile_for_training(self, optimizer, jit_compile=False):
         self.compile(
@@ -200,6 +209,10 @@ class BaseAutoencoder(keras.Model):
         """latents (N, D) -> images (N, H, W, C) in [0, 1]."""
         z = np.asarray(z, "float32").reshape(-1, self.latent_dim)
         return self._batched(self._decode_graph, z, batch_size)
+
+    def decode_logits(self, z):
+        """The likelihood's parameters (B, H, W, C) for latents z (B, D), as a tensor (evaluation)."""
+        return self.decoder_logits(z, training=False)
 
     def reconstruct(self, x, deterministic: bool = True, seed: int | None = None) -> np.ndarray:
         z_mean, z_log_var = self.encode(x)

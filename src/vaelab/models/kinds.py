@@ -26,15 +26,20 @@ def model_class(cfg: RunConfig) -> type[BaseAutoencoder]:
     return cls
 
 
-def build_model(cfg: RunConfig, image_shape, n_train: int | None = None) -> BaseAutoencoder:
+def build_model(cfg: RunConfig, image_shape, n_train: int | None = None, label_names: list[str] | None = None,
+                attributes: bool = False) -> BaseAutoencoder:
     """The model of `model.kind` (and `loss.strategy` where the family has several), built, ready to compile.
 
-    `n_train` (the training-set size) is used by families whose objective needs it (beta-TCVAE).
+    `n_train` (the training-set size) is used by families whose objective needs it (beta-TCVAE);
+    `label_names` and `attributes` (the split's labels: class names, or attribute names when they are
+    0/1 vectors) by families that condition on labels (`needs_labels`).
     """
-    model = model_class(cfg).from_run_config(cfg, image_shape, n_train=n_train)
+    cls = model_class(cfg)
+    extra = {"label_names": label_names, "attributes": attributes} if cls.needs_labels else {}
+    model = cls.from_run_config(cfg, image_shape, n_train=n_train, **extra)
     model.build((None, *model.image_shape))  # symbolic call: builds every sublayer, no data needed
     return model
 
 
 import vaelab.strategies  # noqa: E402,F401  (the VAE's strategy classes)  isort: skip
-from vaelab.models import hvae, iwae, tcvae, vamp  # noqa: E402,F401  isort: skip
+from vaelab.models import cvae, hvae, iwae, tcvae, vamp, vqvae  # noqa: E402,F401  isort: skip
