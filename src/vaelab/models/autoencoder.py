@@ -38,6 +38,7 @@ class BaseAutoencoder(keras.Model):
     has_posterior = False  # an encoder q(z|x): ELBO, latent statistics
     has_likelihood_bound = False  # an importance-weighted bound on log p(x) (IWAE NLL)
     has_prior = False  # a prior p(z) that `sample` draws from
+    code_priors: tuple[str, ...] = ()  # priors trained on the model's own discrete codes (vqvae: pixelcnn)
     standard_normal_prior = False  # p(z) = N(0, I): KL(q || p) in closed form, per latent dimension
     needs_labels = False  # trains on (image, label) pairs: `fit` feeds labels through `training_pair`
     likelihood_bound_note = ""  # why there is no IW-NLL, when the generic reason would mislead

@@ -72,6 +72,7 @@ class VQVAE(BaseAutoencoder):
     has_posterior = False
     has_likelihood_bound = False
     has_prior = True  # the PixelCNN over codes (after `fit_prior`)
+    code_priors = ("pixelcnn",)  # its latent is a grid of discrete codes: priors over z_mean do not apply
     posterior_note = "a deterministic encoder to codebook entries, no Gaussian q(z|x)"
     likelihood_bound_note = (
         "has no importance-weighted likelihood bound: q(z|x) is a deterministic one-hot over codes, so there "

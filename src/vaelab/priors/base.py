@@ -112,6 +112,9 @@ def fit_prior(run_dir: str | Path, kind: str, limit: int | None = None, seed: in
                          f"{[k for k in PRIORS.names() if k != 'standard']}")
     cls = PRIORS.get(kind)
     run = runs.load_run(run_dir)
+    if run.model.code_priors:
+        raise ValueError(f"--kind {kind}: model.kind {run.model.kind!r} has discrete codes, not a continuous z_mean; "
+                         f"choose from {list(run.model.code_priors)}")
     images, _ = load_arrays(run.config.data, "train", limit=limit)
     x = evaluation_images(images, run.config.data.binarize, seed)  # the pixels the encoder was trained on
     t0 = time.perf_counter()
