@@ -237,3 +237,28 @@ def test_hvae_log_weight_is_the_sum_of_its_five_densities(images):
     bound = metrics.iwae_bound(model, images[:8], k=16, seed=0)
     elbo = metrics.elbo_terms(model, images[:8], seed=0)["log_w"]
     assert bound.mean() > elbo.mean() - 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", MODEL_KINDS.names())
+def test_every_kind_trains_from_the_cli_with_report_and_explorer(kind, tmp_path):
+    """`vaelab train --set model.kind=NAME` end to end: run directory, report.html, and the explorer's API."""
+    from starlette.testclient import TestClient
+
+    from vaelab.cli import main
+    from vaelab.explore import Explorer, create_app
+
+    arch = ["--set", "model.filters=[8, 16]"] if kind == "vqvae" else [
+        "--set", "model.architecture=dense", "--set", "model.hidden_units=[32]"]
+    assert main(["train", "--config", "smoke", "--set", f"model.kind={kind}", *arch, "--set", "train.epochs=2",
+                 "--set", "model.pseudo_inputs=4", "--set", "train.verbose=0", "--output-dir", str(tmp_path)]) == 0
+    (run,) = tmp_path.iterdir()
+    assert (run / "model.keras").is_file() and "<img" in (run / "report.html").read_text()
+    client = TestClient(create_app(Explorer.from_run_dir(run, limit=20), port=8765), base_url="http://127.0.0.1:8765")
+    info = client.get("/api/info").json()
+    assert info["count"] == 20
+    z = ",".join(["0"] * info["latent_dim"])
+    png = client.get(f"/api/decode.png?z={z}")
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    samples = client.get("/api/samples.png?n=4&seed=1")
+    assert samples.status_code == 200 and samples.content[:4] == b"\x89PNG"
