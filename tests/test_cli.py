@@ -38,7 +38,7 @@ def test_config_show_applies_file_shortcuts_and_sets(capsys):
 @pytest.mark.parametrize("args,message", [
     (["--set", "model.latent_dim=two"], "model.latent_dim: expected int, received 'two'"),
     (["--set", "model.latentdim=2"], "unknown key(s) ['latentdim']"),
-    (["--config", "nope.yaml"], "config nope.yaml: no such file and no preset of that name"),
+    (["--config", "nope.yaml"], "config nope.yaml: no such file and no shipped config of that name"),
 ])
 def test_bad_config_is_one_clear_line(capsys, args, message):
     assert main(["config", "show", *args]) == 2

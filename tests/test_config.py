@@ -103,7 +103,7 @@ def test_config_files_that_are_not_configs(tmp_path):
     (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
     with pytest.raises(ConfigError, match=r"binary.yaml: not a text \(UTF-8\) file"):
         load_config(tmp_path / "binary.yaml")
-    with pytest.raises(ConfigError, match=r"config nope: no such file and no preset of that name; presets: \["):
+    with pytest.raises(ConfigError, match=r"config nope: no such file and no shipped config of that name; shipped: \["):
         load_config("nope")
 
 

@@ -56,7 +56,7 @@ def test_shipped_specs(capsys):
     assert "beta_mnist" in specs.names() and specs.path("beta_mnist.yaml").is_file()
     assert main(["sweep", "--list"]) == 0
     assert "beta_mnist" in capsys.readouterr().out
-    with pytest.raises(SpecError, match="no shipped spec of that name; shipped: .*beta_mnist"):
+    with pytest.raises(SpecError, match="no shipped sweep spec of that name; shipped: .*beta_mnist"):
         load_spec("no_such_spec")
 
 

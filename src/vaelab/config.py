@@ -312,14 +312,7 @@ def resolve_config_path(path: str | Path) -> Path:
     """A config file path, or the packaged file of a preset name (`mnist_vae`, see `vaelab config list`)."""
     from vaelab import presets
 
-    p = Path(path)
-    if p.is_file():
-        return p
-    preset = presets.path(str(path))
-    if preset is not None:
-        return preset
-    raise ConfigError(f"config {path}: no such file and no preset of that name; presets: {presets.names()} "
-                      "(vaelab config list)")
+    return presets.resolve(path, error=ConfigError)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -133,14 +133,7 @@ def with_values(cfg: RunConfig, values: dict[str, Any]) -> RunConfig:
 
 def resolve_spec(name_or_path: str | Path) -> Path:
     """A spec file, or the packaged file of a shipped spec name (`beta_mnist`)."""
-    p = Path(name_or_path)
-    if p.is_file():
-        return p
-    found = specs.path(str(name_or_path))
-    if found is not None:
-        return found
-    raise SpecError(f"sweep spec {name_or_path}: no such file and no shipped spec of that name; "
-                    f"shipped: {specs.names()} (vaelab sweep --list)")
+    return specs.resolve(name_or_path, error=SpecError)
 
 
 # ---------------------------------------------------------------------------- loading
