@@ -102,14 +102,14 @@ def recon_view(s: Subject, o: Options) -> View:
 @FIGURES.register("samples", fits=lambda s: True)
 def samples_view(s: Subject, o: Options) -> View:
     """n images decoded from prior samples: N(0, std^2 I) or a prior fitted to the run (`vaelab fit-prior`)."""
-    from vaelab.priors import decode_samples, resolve
+    from vaelab.priors import decode_samples, label, resolve
 
     n = max(o.n, 1)
     prior = resolve(s.run_dir, o.prior, s.model.latent_dim)
     images = decode_samples(s.model, prior, n, seed=o.seed, std=o.std)
-    fig = plots.plot_image_grid(images, title=f"{n} samples, z ~ {prior.describe()}, std {o.std:g}, seed {o.seed}")
-    return View("samples", fig, {"prior": prior.describe()},
-                f"Decoded prior samples, z ~ {prior.describe()}, std {o.std:g}.")
+    name = label(s.model, prior)
+    fig = plots.plot_image_grid(images, title=f"{n} samples, z ~ {name}, std {o.std:g}, seed {o.seed}")
+    return View("samples", fig, {"prior": name}, f"Decoded prior samples, z ~ {name}, std {o.std:g}.")
 
 
 @FIGURES.register("conditional", fits=lambda s: getattr(s.model, "needs_labels", False))

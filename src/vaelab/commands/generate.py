@@ -32,7 +32,7 @@ class Generate:
         from pathlib import Path
 
         from vaelab.plots import check_png_path, save_grid, save_images
-        from vaelab.priors import decode_samples, resolve
+        from vaelab.priors import decode_samples, label, resolve
         from vaelab.runs import load_run
 
         if not 1 <= args.n <= 100_000:
@@ -57,7 +57,8 @@ class Generate:
             images = decode_samples(run.model, prior, args.n, seed=args.seed, std=args.std)  # (n, H, W, C)
         out = Path(args.out) if args.out else run.figures / "generated.png"
         grid = save_grid(images, out, args.scale)
-        print(f"grid of {args.n} samples (prior {prior.describe()}, std {args.std:g}, seed {args.seed}{given}): {grid}")
+        print(f"grid of {args.n} samples (prior {label(run.model, prior)}, std {args.std:g}, seed {args.seed}"
+              f"{given}): {grid}")
         if args.individual:
             paths = save_images(images, args.individual, args.scale)
             print(f"{len(paths)} images in {args.individual}")

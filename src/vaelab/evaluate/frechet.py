@@ -42,12 +42,12 @@ class Frechet:
             }
         except FeatureUnavailable as e:
             out["classifier"] = {"fd": None, "note": str(e)}
-        out["prior"] = prior.describe()
+        out["prior"] = priors.label(ctx.model, prior)
         if opts.inception:
             data_cfg = runs.read_run_config(ctx.run_dir).data
             scores = standard_scores(lambda m: priors.decode_samples(ctx.model, prior, m, seed=opts.seed), data_cfg,
                                      opts.fid_samples, split=opts.split, seed=opts.seed)
-            out["standard"] = {**scores, "prior": prior.describe()}
+            out["standard"] = {**scores, "prior": priors.label(ctx.model, prior)}
         out["images"] = "generated: decoder means at prior draws; reference: continuous test images"
         return out
 

@@ -39,6 +39,7 @@ class BaseAutoencoder(keras.Model):
     has_likelihood_bound = False  # an importance-weighted bound on log p(x) (IWAE NLL)
     has_prior = False  # a prior p(z) that `sample` draws from
     code_priors: tuple[str, ...] = ()  # priors trained on the model's own discrete codes (vqvae: pixelcnn)
+    prior_label = "N(0, I)"  # what `sample` draws from (an AE has no prior: it decodes N(0, I) draws anyway)
     standard_normal_prior = False  # p(z) = N(0, I): KL(q || p) in closed form, per latent dimension
     needs_labels = False  # trains on (image, label) pairs: `fit` feeds labels through `training_pair`
     likelihood_bound_note = ""  # why there is no IW-NLL, when the generic reason would mislead

@@ -41,6 +41,7 @@ def gaussian_mlp(cfg, n_in: int, n_out: int, name: str) -> keras.Model:
 @keras.saving.register_keras_serializable(package="vaelab")
 class HVAE(IWAE):
     kind = "hvae"
+    prior_label = "p(z2) = N(0, I), p(z1 | z2)"
     strategies = ("train_step",)  # the KL of z1 is against p(z1|z2), not N(0, I): no closed-form KL loss
     standard_normal_prior = False
 

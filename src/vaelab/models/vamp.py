@@ -42,6 +42,7 @@ def log_mixture_of_gaussians(z, means, log_vars):
 @keras.saving.register_keras_serializable(package="vaelab")
 class VampVAE(IWAE):
     kind = "vamp"
+    prior_label = "the VampPrior (a mixture of posteriors at pseudo-inputs)"
     strategies = ("train_step",)  # the KL against a mixture has no closed form for a separate KL loss
     standard_normal_prior = False
 

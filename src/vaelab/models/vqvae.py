@@ -68,6 +68,7 @@ class CodeUsage(keras.metrics.Metric):
 @keras.saving.register_keras_serializable(package="vaelab")
 class VQVAE(BaseAutoencoder):
     kind = "vqvae"
+    prior_label = "a PixelCNN over the code grid"
     strategies = None  # no KL term: loss.strategy is unused
     has_posterior = False
     has_likelihood_bound = False

@@ -19,9 +19,11 @@ from vaelab.priors.base import (
     decode_samples,
     fit_prior,
     fitted_priors,
+    label,
     load_prior,
     resolve,
     save_prior,
 )
 
-__all__ = ["PRIORS", "Prior", "decode_samples", "fit_prior", "fitted_priors", "load_prior", "resolve", "save_prior"]
+__all__ = ["PRIORS", "Prior", "decode_samples", "fit_prior", "fitted_priors", "label", "load_prior", "resolve",
+           "save_prior"]

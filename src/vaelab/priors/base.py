@@ -131,6 +131,11 @@ def fit_prior(run_dir: str | Path, kind: str, limit: int | None = None, seed: in
     return save_prior(prior, run.path)
 
 
+def label(model, prior: Prior) -> str:
+    """What samples are drawn from: the model's own training prior for "standard", else the fitted one."""
+    return model.prior_label if prior.kind == "standard" else prior.describe()
+
+
 def decode_samples(model, prior: Prior, n: int, seed: int | None = None, std: float = 1.0) -> np.ndarray:
     """n images (N, H, W, C) decoded from the prior's latent draws."""
     if n < 1:
