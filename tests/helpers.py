@@ -15,7 +15,7 @@ def tiny_config(tmp_path, **sections) -> RunConfig:
         "data": {"name": "synthetic", "train_limit": 256, "test_limit": 64},
         "model": {"latent_dim": 2, "filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]},
         "train": {"epochs": 2, "batch_size": 32, "output_dir": str(tmp_path / "runs"), "verbose": 0,
-                  "report": False},
+                  "report": False, "precision": "float32"},  # exact maths in tests; `auto` has its own test
     }
     for section, values in sections.items():
         d.setdefault(section, {}).update(values)

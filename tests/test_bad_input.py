@@ -46,7 +46,7 @@ def _train(tmp_path, *args) -> int:
     (["--dataset", "digits", "--set", "data.image_size=13"],
      "data.image_size: the digits dataset has a fixed size of 8x8, received 13"),
     (["--set", "train.epochs=[1"], "--set 'train.epochs=[1': the value is not valid YAML"),
-    (["--set", "train.precision=fp8"], "train.precision: expected one of ['float32', 'mixed_bfloat16'"),
+    (["--set", "train.precision=fp8"], "train.precision: expected one of ['auto', 'float32', 'mixed_bfloat16'"),
 ])
 def test_bad_values_exit_2_before_anything_is_written(tmp_path, capsys, args, message):
     assert _train(tmp_path, *args) == 2

@@ -73,7 +73,7 @@ def test_values_are_checked_when_loaded():
         "loss.beta=-1": r"loss.beta: expected a value >= 0.0, received -1.0",
         "model.latent_dim=0": r"model.latent_dim: expected a value >= 1, received 0",
         "data.image_size=13": r"data.image_size: the digits dataset has a fixed size of 8x8, received 13",
-        "train.precision=fp8": r"train.precision: expected one of \['float32', 'mixed_bfloat16', 'mixed_float16'\]",
+        "train.precision=fp8": r"train.precision: expected one of \['auto', 'float32', 'mixed_bfloat16', 'mixed_f",
         "model.activation=sigmoidal": r"model.activation: unknown activation 'sigmoidal'; choose from \['relu'",
         "data.name=mnistt": r"data.name: unknown dataset 'mnistt'; choose from \[",
         "train.optimizer=adamm": r"train.optimizer: unknown optimizer 'adamm'",

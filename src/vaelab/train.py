@@ -43,9 +43,33 @@ def split_cpu(n: int) -> None:
         raise RuntimeError(f"VAELAB_LOGICAL_CPUS={n}: TensorFlow was already initialised ({e})") from None
 
 
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_bf16_units() -> list[str]:
+    """The CPU's bfloat16 instruction sets (Linux /proc/cpuinfo flags), e.g. ['amx_bf16', 'avx512_bf16']."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [flag for flag in BF16_CPU_FLAGS if flag in flags]
+
+
+def resolve_precision(setting: str) -> str:
+    """`auto`: mixed_bfloat16 on a CPU-only machine whose CPU has bf16 units (measured: same IW-NLL and FD as
+    float32, faster; benchmarks/bf16.py), float32 elsewhere (GPUs, CPUs without bf16)."""
+    if setting != "auto":
+        return setting
+    if tf.config.list_physical_devices("GPU") or not cpu_bf16_units():
+        return "float32"
+    return "mixed_bfloat16"
+
+
 @contextlib.contextmanager
 def precision_policy(name: str):
-    """Builds layers under a Keras dtype policy, restoring the global policy afterwards."""
+    """Builds layers under a Keras dtype policy (`train.precision`, `auto` resolved), restoring the global one."""
+    name = resolve_precision(name)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
     try:
@@ -128,7 +152,8 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
 
     strategy = DISTRIBUTE.get(cfg.train.distribute)()
     runs.write_run_metadata(run_dir, cfg, argv if argv is not None else sys.argv,
-                            distribute=cfg.train.distribute, replicas=strategy.num_replicas_in_sync)
+                            distribute=cfg.train.distribute, replicas=strategy.num_replicas_in_sync,
+                            precision=resolve_precision(cfg.train.precision))
     with strategy.scope(), precision_policy(cfg.train.precision):
         model = build_model(cfg, train_split.image_shape, n_train=len(train_split),
                             label_names=train_split.label_names, attributes=train_split.is_attributes)
