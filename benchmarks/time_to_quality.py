@@ -34,9 +34,10 @@ T_START = time.time()  # before the heavy imports: a worker's clock starts at it
 VAELAB_CONTENDERS = {
     # name: (config overrides on the recipe's net in vaelab, what it is)
     "vaelab_recipe": ({}, "the recipe's net and settings (z = 2), float32: the control"),
-    "vaelab_bf16": ({"model": {"latent_dim": 16}, "train": {"precision": "mixed_bfloat16"}},
-                    "same conv trunk, z = 16, mixed_bfloat16"),
-    "vaelab_fp32": ({"model": {"latent_dim": 16}}, "same conv trunk, z = 16, float32"),
+    "vaelab_bf16": ({"model": {"latent_dim": 16, "extra_dense": 0}, "train": {"precision": "mixed_bfloat16"}},
+                    "conv 32/64 trunk without the Dense-16 bottleneck, z = 16, mixed_bfloat16"),
+    "vaelab_fp32": ({"model": {"latent_dim": 16, "extra_dense": 0}},
+                    "conv 32/64 trunk without the Dense-16 bottleneck, z = 16, float32"),
     "vaelab_dense_bf16": ({"model": {"architecture": "dense", "hidden_units": [512, 256], "extra_dense": 0,
                                      "latent_dim": 16}, "train": {"precision": "mixed_bfloat16"}},
                           "dense 784-512-256-z16 preset, mixed_bfloat16"),
@@ -205,9 +206,18 @@ def main() -> int:
         if c not in VAELAB_CONTENDERS:
             raise SystemExit(f"--contenders: unknown {c!r}; choose from {list(VAELAB_CONTENDERS)}")
     load0, rows = os.getloadavg(), []
+
+    def save() -> None:  # after every contender, so a stopped run keeps what it measured
+        result = {"date": time.strftime("%Y-%m-%d %H:%M"), "load_average_start": load0,
+                  "load_average_end": os.getloadavg(), "cpu_count": os.cpu_count(), "epochs": args.epochs,
+                  "train_limit": args.train_limit, "rows": rows}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+
     for r in range(args.rounds):
         recipe = run_worker("keras_recipe", args)
         rows.append({"round": r, **recipe})
+        save()
         print(f"round {r}: keras_recipe {recipe['epochs']} epochs: test -ELBO {recipe['test_neg_elbo']:.2f} "
               f"in {recipe['seconds']:.0f} s (load {os.getloadavg()[0]:.2f})", flush=True)
         for name in names if r % 2 == 0 else names[::-1]:
@@ -215,16 +225,12 @@ def main() -> int:
                              max_seconds=min(args.max_seconds, recipe["seconds"]))
             ratio = res["seconds"] / recipe["seconds"]
             rows.append({"round": r, **res, "target": recipe["test_neg_elbo"], "time_ratio": ratio})
+            save()
             print(f"round {r}: {name} ({VAELAB_CONTENDERS[name][1]}): test -ELBO {res['test_neg_elbo']:.2f} "
                   f"after {res['epochs']} epochs, {res['seconds']:.0f} s = {ratio:.2f} x the recipe's time "
                   f"({'target reached' if res['reached'] else 'target NOT reached'}; "
                   f"{'<= 0.5: met' if res['reached'] and ratio <= 0.5 else '> 0.5 or unreached: missed'}) "
                   f"(load {os.getloadavg()[0]:.2f})", flush=True)
-    result = {"date": time.strftime("%Y-%m-%d %H:%M"), "load_average_start": load0,
-              "load_average_end": os.getloadavg(), "cpu_count": os.cpu_count(), "epochs": args.epochs,
-              "train_limit": args.train_limit, "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"written {args.out}")
     return 0
 
