@@ -31,3 +31,32 @@ def require(available: bool, what: str, how: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI=true: {message}", pytrace=False)
     pytest.skip(message)
+
+
+def assert_resume_is_exact(tmp_path, model: dict | None = None, epochs: int = 4, crash_at: int = 2,
+                           keys=("loss", "kl_loss", "val_loss")):
+    """`epochs` straight vs a crash at the start of epoch `crash_at` + `--resume`: identical weights (tolerance 0)
+    and identical history columns `keys`. Returns (uninterrupted, resumed) FitResults."""
+    import keras
+    import numpy as np
+
+    from vaelab import runs
+    from vaelab.train import fit
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == crash_at:
+                raise KeyboardInterrupt("simulated crash")
+
+    model = model or {}
+    full = fit(tiny_config(tmp_path, model=model, train={"epochs": epochs, "run_name": "full"}))
+    cfg = tiny_config(tmp_path, model=model, train={"epochs": epochs, "run_name": "crashed"})
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, extra_callbacks=[Crash()])
+    assert runs.read_backup_metadata(tmp_path / "runs" / "crashed" / runs.BACKUP)["epoch"] == crash_at
+    resumed = fit(cfg, resume=tmp_path / "runs" / "crashed")
+    for a, b in zip(full.model.get_weights(), resumed.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for key in keys:
+        assert resumed.history[key] == full.history[key], key
+    return full, resumed

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import tiny_config
+from helpers import assert_resume_is_exact
 
 from vaelab.config import DataConfig, RunConfig
 from vaelab.data.base import Split
@@ -108,19 +109,8 @@ def test_unlabelled_data_is_refused_before_anything_is_written(tmp_path, monkeyp
 
 def test_cvae_resume_after_crash_equals_uninterrupted_run(tmp_path):
     """Labels ride in the (seed, epoch)-keyed order and condition dropout draws from the saved seed generator."""
-    from test_train import Crash
-
-    from vaelab.train import fit
-
-    model = {"kind": "cvae", "condition_dropout": 0.5}
-    full = fit(tiny_config(tmp_path, model=model, train={"epochs": 3, "run_name": "full"}))
-    cfg = tiny_config(tmp_path, model=model, train={"epochs": 3, "run_name": "crashed"})
-    with pytest.raises(KeyboardInterrupt):
-        fit(cfg, extra_callbacks=[Crash(at=1)])
-    resumed = fit(cfg, resume=tmp_path / "runs" / "crashed")
-    for a, b in zip(full.model.get_weights(), resumed.model.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert resumed.history["loss"] == full.history["loss"]
+    assert_resume_is_exact(tmp_path, model={"kind": "cvae", "condition_dropout": 0.5}, epochs=3, crash_at=1,
+                           keys=("loss",))
 
 
 def test_generate_condition_cli_and_report_view(tmp_path, capsys):

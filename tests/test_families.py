@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import tiny_config
+from helpers import assert_resume_is_exact, tiny_config
 
 from vaelab import metrics
 from vaelab.config import RunConfig
@@ -126,22 +126,8 @@ def test_iwae_training_bound_is_the_evaluation_bound_with_the_same_noise(images,
 
 def test_iwae_resume_after_crash_equals_uninterrupted_run(tmp_path):
     """An IWAE (k = 3, noise from the model's seed generator) resumes exactly: weights and history."""
-    from test_train import Crash
-
-    from vaelab.callbacks import AtomicBackupAndRestore
-    from vaelab.train import fit
-
-    model = {"kind": "iwae", "iw_samples": 3}
-    full = fit(tiny_config(tmp_path, model=model, train={"epochs": 4, "run_name": "full"}))
-    cfg = tiny_config(tmp_path, model=model, train={"epochs": 4, "run_name": "crashed"})
-    with pytest.raises(KeyboardInterrupt):
-        fit(cfg, extra_callbacks=[Crash(at=2)])
-    assert AtomicBackupAndRestore.read_metadata(tmp_path / "runs" / "crashed" / "backup")["epoch"] == 2
-    resumed = fit(cfg, resume=tmp_path / "runs" / "crashed")
-    for a, b in zip(full.model.get_weights(), resumed.model.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    for key in ("loss", "kl_loss", "reconstruction_loss", "val_loss"):
-        assert resumed.history[key] == full.history[key], key
+    assert_resume_is_exact(tmp_path, model={"kind": "iwae", "iw_samples": 3},
+                           keys=("loss", "kl_loss", "reconstruction_loss", "val_loss"))
 
 
 # ---------------------------------------------------------------------------------------------- beta-TCVAE

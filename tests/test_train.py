@@ -13,10 +13,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import tiny_config
+from helpers import assert_resume_is_exact, tiny_config
 
 from vaelab import runs
-from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint
+from vaelab.callbacks import AtomicCheckpoint
 from vaelab.strategies import STRATEGIES
 from vaelab.train import DivergenceError, fit
 
@@ -66,16 +66,7 @@ def test_run_dirs_never_overwrite(tmp_path):
 
 def test_resume_after_crash_equals_uninterrupted_run(tmp_path):
     """4 epochs straight vs 2 + crash + resume 2: identical weights and history (tolerance 0)."""
-    full = fit(tiny_config(tmp_path, train={"epochs": 4, "run_name": "full"}))
-    cfg = tiny_config(tmp_path, train={"epochs": 4, "run_name": "crashed"})
-    with pytest.raises(KeyboardInterrupt):
-        fit(cfg, extra_callbacks=[Crash(at=2)])
-    assert AtomicBackupAndRestore.read_metadata(tmp_path / "runs" / "crashed" / "backup")["epoch"] == 2
-    resumed = fit(cfg, resume=tmp_path / "runs" / "crashed")
-    for a, b in zip(full.model.get_weights(), resumed.model.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    for key in ("loss", "kl_loss", "val_loss", "beta"):
-        assert resumed.history[key] == full.history[key], key
+    assert_resume_is_exact(tmp_path, keys=("loss", "kl_loss", "val_loss", "beta"))
 
 
 def test_resume_refuses_another_config(tmp_path):
