@@ -15,7 +15,9 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
-CURVES = ("loss", "reconstruction_loss", "kl_loss", "beta")
+# Per-epoch curves of the run report; a family's own terms are drawn when its history has them.
+CURVES = ("loss", "reconstruction_loss", "kl_loss", "beta", "mutual_info", "total_correlation", "dimwise_kl",
+          "perplexity", "dead_codes")
 
 
 def tile_images(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
@@ -188,7 +190,8 @@ def plot_manifold(images, grid_x, grid_y=None, dims: tuple[int, int] = (0, 1),
 
 
 def plot_history(history: dict[str, list[float]], curves: tuple[str, ...] = CURVES) -> Figure:
-    """One panel per logged curve (loss, reconstruction_loss, kl_loss, beta), with `val_` curves dashed."""
+    """One panel per logged curve (loss, reconstruction_loss, kl_loss, beta; beta-TCVAE's three KL terms, VQ-VAE's
+    codebook perplexity and dead codes), with `val_` curves dashed."""
     present = [c for c in curves if history.get(c)]
     if not present:
         raise ValueError(f"history: expected at least one of {list(curves)}, received {sorted(history)}")
