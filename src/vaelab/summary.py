@@ -85,30 +85,30 @@ def _matches(actual, wanted: str) -> bool:
     return actual == target or str(actual) == wanted
 
 
+def _check_key(rows: list[RunRow], key: str, option: str) -> None:
+    """A ValueError naming `option` unless `key` is a column or a config key (section.key) of the rows."""
+    if rows:
+        try:
+            rows[0].get(key)
+        except KeyError:
+            raise ValueError(f"{option}: unknown key {key!r}; choose a column {list(COLUMNS)} "
+                             "or a config key section.key") from None
+
+
 def filter_rows(rows: list[RunRow], filters: list[str]) -> list[RunRow]:
     """Keeps rows where every `key=value` holds; key is a column or a config key (loss.strategy)."""
     for f in filters:
         if "=" not in f:
             raise ValueError(f"--filter {f!r}: expected key=value, e.g. status=finished or loss.beta=0.1")
         key, wanted = (s.strip() for s in f.split("=", 1))
-        if rows:
-            try:
-                rows[0].get(key)
-            except KeyError:
-                raise ValueError(f"--filter {f!r}: unknown key {key!r}; choose a column {list(COLUMNS)} "
-                                 "or a config key section.key") from None
+        _check_key(rows, key, f"--filter {f!r}")
         rows = [r for r in rows if _matches(r.get(key), wanted)]
     return rows
 
 
 def sort_rows(rows: list[RunRow], column: str, reverse: bool = False) -> list[RunRow]:
     """Sorted by a column or config key; empty values last either way."""
-    if rows:
-        try:
-            rows[0].get(column)
-        except KeyError:
-            raise ValueError(f"--sort {column!r}: unknown column; choose from {list(COLUMNS)} "
-                             "or a config key section.key") from None
+    _check_key(rows, column, f"--sort {column!r}")
     have = [r for r in rows if r.get(column) is not None]
     missing = [r for r in rows if r.get(column) is None]
     numeric = all(isinstance(r.get(column), (int, float)) for r in have)
