@@ -61,7 +61,8 @@ def setup_vaelab(jit: str = "auto", strategy: str = "train_step", autotune: str 
     from vaelab.config import RunConfig
     from vaelab.data import Split, make_dataset
     from vaelab.strategies import build_model
-    from vaelab.train import make_optimizer, precision_policy, resolve_jit
+    from vaelab import precision as precisions
+    from vaelab.train import make_optimizer, resolve_jit
 
     cfg = RunConfig.from_dict(
         {
@@ -72,7 +73,9 @@ def setup_vaelab(jit: str = "auto", strategy: str = "train_step", autotune: str 
         }
     )
     split = Split(image_shape=IMAGE, images=(data(BATCH * 40) * 255).astype(np.uint8), name="bench")
-    with precision_policy(precision):
+    chosen = precisions.resolve(cfg, IMAGE, jit_compile=resolve_jit(jit))  # `auto`: measured once, cached
+    print(f"vaelab precision {precision}: {chosen.describe()}", file=sys.stderr, flush=True)
+    with precisions.policy(chosen.precision):
         model = build_model(cfg, IMAGE)
     model.compile_for_training(make_optimizer(cfg, 10_000), resolve_jit(jit))
     ds = make_dataset(split, cfg.data, BATCH, training=True, drop_remainder=True).repeat()
@@ -230,6 +233,7 @@ def setup_torch_channels_last():
 
 CONTENDERS = {  # name -> (setup, extra environment)
     "vaelab": (setup_vaelab, {}),
+    "vaelab_auto": (lambda: setup_vaelab(precision="auto"), {}),  # the default train.precision, decided here
     "keras_io": (setup_keras_io, {}),
     "torch": (setup_torch, {}),
     "vaelab_jit": (lambda: setup_vaelab("on"), {}),

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if "VAELAB_CACHE_DIR" not in os.environ:
+    # The suite (and the CLI processes it starts) never writes the user's ~/.cache/vaelab: one cache per session
+    # (so `train.precision=auto` measures once here, then reuses its verdict), removed at exit.
+    os.environ["VAELAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="vaelab-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["VAELAB_CACHE_DIR"], True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -230,17 +230,3 @@ def test_mixed_bfloat16_trains_with_float32_heads_and_output(tmp_path, strategy)
 def test_validation_off_history_has_no_val_values(tmp_path):
     result = fit(tiny_config(tmp_path, data={"validation": False}, train={"epochs": 1}))
     assert result.history["loss"] and not result.history.get("val_loss")
-
-
-def test_precision_auto_is_bf16_only_on_cpus_with_bf16_units(tmp_path, monkeypatch):
-    import vaelab.train as train
-
-    monkeypatch.setattr(train, "cpu_bf16_units", lambda: ["amx_bf16"])
-    assert train.resolve_precision("auto") == "mixed_bfloat16"
-    monkeypatch.setattr(train, "cpu_bf16_units", lambda: [])
-    assert train.resolve_precision("auto") == "float32"
-    assert train.resolve_precision("float32") == "float32"  # an explicit setting is kept
-    monkeypatch.setattr(train, "cpu_bf16_units", lambda: ["avx512_bf16"])
-    result = fit(tiny_config(tmp_path, train={"precision": "auto", "epochs": 1}))
-    assert json.loads((result.run_dir / "env.json").read_text())["precision"] == "mixed_bfloat16"
-    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in result.model.encoder.layers)

@@ -109,8 +109,8 @@ class TrainConfig:
     seed: int = bounded(0, ge=0)
     steps_per_epoch: int | None = bounded(None, ge=1)
     jit_compile: Literal["auto", "on", "off"] = "auto"  # auto = off on CPU, on on GPU (docs/speed.md)
-    # auto = mixed_bfloat16 on CPUs with bf16 units (AMX / AVX512_BF16; same quality, benchmarks/bf16.py), else
-    # float32; heads, output and loss stay float32 under the mixed policies
+    # auto = the faster of float32 and mixed_bfloat16 on this machine, measured once and cached (vaelab/precision.py,
+    # docs/speed.md); heads, output and loss stay float32 under the mixed policies
     precision: Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"] = "auto"
     early_stopping_patience: int | None = bounded(None, ge=0)
     distribute: str = choice("none", "vaelab.train:DISTRIBUTE")  # none | mirrored | multi_worker

@@ -174,6 +174,15 @@ def write_run_metadata(path: Path, cfg: RunConfig, argv: list[str] | None = None
     write_atomic(path / "env.json", json.dumps({**environment(), **extra}, indent=2))
 
 
+def read_environment(path: str | Path) -> dict:
+    """A run's env.json as written by `write_run_metadata` ({} when it is missing or unreadable)."""
+    try:
+        data = json.loads((Path(path) / "env.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def read_run_config(path: str | Path) -> RunConfig:
     """A run directory's resolved config (checked like any loaded config)."""
     from vaelab.config import read_yaml

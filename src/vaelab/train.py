@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
@@ -18,7 +17,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from vaelab import runs
+from vaelab import precision, runs
 from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint, BetaScheduler, EpochTimer, NaNGuard
 from vaelab.config import RunConfig
 from vaelab.data import load_split, make_dataset
@@ -41,41 +40,6 @@ def split_cpu(n: int) -> None:
         tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
     except RuntimeError as e:
         raise RuntimeError(f"VAELAB_LOGICAL_CPUS={n}: TensorFlow was already initialised ({e})") from None
-
-
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
-
-
-def cpu_bf16_units() -> list[str]:
-    """The CPU's bfloat16 instruction sets (Linux /proc/cpuinfo flags), e.g. ['amx_bf16', 'avx512_bf16']."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return []
-    return [flag for flag in BF16_CPU_FLAGS if flag in flags]
-
-
-def resolve_precision(setting: str) -> str:
-    """`auto`: mixed_bfloat16 on a CPU-only machine whose CPU has bf16 units (measured: same IW-NLL and FD as
-    float32, faster; benchmarks/bf16.py), float32 elsewhere (GPUs, CPUs without bf16)."""
-    if setting != "auto":
-        return setting
-    if tf.config.list_physical_devices("GPU") or not cpu_bf16_units():
-        return "float32"
-    return "mixed_bfloat16"
-
-
-@contextlib.contextmanager
-def precision_policy(name: str):
-    """Builds layers under a Keras dtype policy (`train.precision`, `auto` resolved), restoring the global one."""
-    name = resolve_precision(name)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 class DivergenceError(RuntimeError):
@@ -131,9 +95,10 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
                          f"{cfg.data.name!r} ({train_split.source or cfg.data.data_dir}) has no labels; "
                          "choose a labelled dataset (or class sub-folders for `folder`)")
     val_split = load_split(cfg.data, "test") if cfg.data.validation else None
+    verdict = _precision(cfg, resume, train_split)
     run_dir = Path(resume) if resume is not None else runs.create_run_dir(cfg)
     try:
-        return _fit(cfg, run_dir, first_epoch, train_split, val_split, argv, extra_callbacks)
+        return _fit(cfg, run_dir, first_epoch, train_split, val_split, argv, extra_callbacks, verdict)
     except BaseException as e:
         if resume is None and not runs.has_finished_epoch(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing finished: leave nothing half-made behind
@@ -142,8 +107,23 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
         raise
 
 
+def _precision(cfg: RunConfig, resume, train_split) -> precision.Verdict:
+    """`train.precision`, with `auto` decided for this machine (measured once, then cached); a resumed run
+    keeps the precision it started in (its env.json)."""
+    if resume is not None and cfg.train.precision == "auto":
+        started = runs.read_environment(resume).get("precision")
+        if started:
+            return precision.Verdict(started, "resumed", note=f"the precision {resume} started in")
+    verdict = precision.resolve(cfg, train_split.image_shape, label_names=train_split.label_names,
+                                attributes=train_split.is_attributes, n_train=len(train_split),
+                                jit_compile=resolve_jit(cfg.train.jit_compile))
+    if verdict.source == "measured" and cfg.train.verbose:
+        print(f"train.precision=auto: {verdict.describe()}; cached in {precision.cache_path()}", flush=True)
+    return verdict
+
+
 def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split, argv,
-         extra_callbacks) -> FitResult:
+         extra_callbacks, verdict: precision.Verdict) -> FitResult:
     batch = cfg.train.batch_size
     steps = math.ceil(len(train_split) / batch)
     if cfg.train.steps_per_epoch:
@@ -153,8 +133,8 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
     strategy = DISTRIBUTE.get(cfg.train.distribute)()
     runs.write_run_metadata(run_dir, cfg, argv if argv is not None else sys.argv,
                             distribute=cfg.train.distribute, replicas=strategy.num_replicas_in_sync,
-                            precision=resolve_precision(cfg.train.precision))
-    with strategy.scope(), precision_policy(cfg.train.precision):
+                            precision=verdict.precision, precision_decision=verdict.describe())
+    with strategy.scope(), precision.policy(verdict.precision):
         model = build_model(cfg, train_split.image_shape, n_train=len(train_split),
                             label_names=train_split.label_names, attributes=train_split.is_attributes)
         model.compile_for_training(make_optimizer(cfg, steps * cfg.train.epochs), resolve_jit(cfg.train.jit_compile))

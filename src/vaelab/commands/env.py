@@ -7,7 +7,7 @@ from vaelab.commands.base import COMMANDS
 
 @COMMANDS.register("env")
 class Env:
-    help = "print versions (Python, TensorFlow, Keras) and devices"
+    help = "print versions (Python, TensorFlow, Keras), devices and what train.precision=auto trains in here"
 
     @staticmethod
     def register(p):
@@ -15,14 +15,22 @@ class Env:
 
     @staticmethod
     def run(args) -> int:
-        from vaelab import __version__
+        from vaelab import __version__, precision
         from vaelab.runs import environment
-        from vaelab.train import cpu_bf16_units, resolve_precision
 
         print(f"vaelab: {__version__}")
         for k, v in environment().items():
             print(f"{k}: {', '.join(v) if isinstance(v, list) else v}")
-        units = cpu_bf16_units()
-        print(f"cpu bf16 units: {', '.join(units) or 'none'}")
-        print(f"train.precision=auto trains in: {resolve_precision('auto')}")
+        print(f"cpu bf16 units: {', '.join(precision.cpu_bf16_units()) or 'none'}")
+        print(f"precision candidates: {', '.join(precision.candidates())}")
+        verdicts = precision.cached_verdicts()
+        if len(precision.candidates()) == 1:
+            print("train.precision=auto trains in: float32 (no bf16 units to measure against)")
+        elif not verdicts:
+            print("train.precision=auto trains in: not measured on this machine yet (the first training times "
+                  f"a few steps in each candidate and caches the faster in {precision.cache_path()})")
+        for architecture, verdict in sorted(verdicts.items()):
+            print(f"train.precision=auto trains {architecture} models in: {verdict.describe()}")
+        if verdicts:
+            print(f"precision verdicts cached in: {precision.cache_path()} (delete it to measure again)")
         return 0

@@ -65,8 +65,9 @@ def md5(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def _marker_path() -> Path:
-    root = os.environ.get("VAELAB_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "vaelab")
-    return Path(root) / "verified.json"
+    from vaelab.cache import cache_root
+
+    return cache_root() / "verified.json"
 
 
 def _load_markers() -> dict:

@@ -111,8 +111,9 @@ def features(images: np.ndarray, batch_size: int = 50, label: str = "", verbose:
 
 def cache_dir() -> Path:
     """$VAELAB_CACHE_DIR/fid, else ~/.cache/vaelab/fid."""
-    root = os.environ.get("VAELAB_CACHE_DIR") or Path.home() / ".cache" / "vaelab"
-    return Path(root) / "fid"
+    from vaelab.cache import cache_root
+
+    return cache_root() / "fid"
 
 
 def image_digests(u8: np.ndarray) -> np.ndarray:
