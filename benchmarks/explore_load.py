@@ -2,6 +2,7 @@
 
     python benchmarks/explore_load.py RUN_DIR [--requests 2000] [--clients 8] [--batch-requests 100]
     python benchmarks/explore_load.py RUN_DIR --soak 100000 [--clients 8]    # memory over many requests
+    python benchmarks/explore_load.py RUN_DIR --slowloris 100                 # normal p50/p99 under slow clients
 
 Starts the real server (`vaelab explore RUN_DIR --port 0`) in a subprocess, then:
   1. in-process: median time of one decode + PNG encode (the server's work per image);
@@ -324,6 +325,47 @@ def explorer_soak(run_dir: str, requests: int, clients: int, every: int = 2000, 
     return errors
 
 
+def slowloris(url: str, clients: int, seconds: float, every: float = 0.1) -> tuple[list[float], int, int]:
+    """`clients` slow clients (a header line every 0.5 s, reconnecting at once when dropped) for `seconds`,
+    while one normal client sends GET /api/info on a new connection every `every` s. Returns (normal
+    latencies ms, normal errors, reconnects of the slow clients). Bounded in count and time; 127.0.0.1 only."""
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    stop = time.monotonic() + seconds
+    reconnects = [0]
+
+    def slow():
+        while time.monotonic() < stop:
+            try:
+                with socket.create_connection((HOST, port), timeout=2) as s:
+                    s.sendall(f"GET /api/info HTTP/1.1\r\nHost: {HOST}:{port}\r\n".encode())
+                    k = 0
+                    while time.monotonic() < stop:
+                        time.sleep(0.5)
+                        s.sendall(f"X-Slow-{k}: 1\r\n".encode())
+                        k += 1
+            except OSError:
+                reconnects[0] += 1
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=slow, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # the slow clients hold their slots first
+    times, errors = [], 0
+    while time.monotonic() < stop - 0.5:
+        t0 = time.perf_counter()
+        try:
+            r = httpx.get(url + "api/info", timeout=10)
+            errors += r.status_code != 200
+        except httpx.HTTPError:
+            errors += 1
+        times.append(1000 * (time.perf_counter() - t0))
+        time.sleep(every)
+    for t in threads:
+        t.join(timeout=5)
+    return times, errors, reconnects[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir")
@@ -336,15 +378,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slow-seconds", type=float, default=30, help="give up on them after (default 30)")
     p.add_argument("--cap-probe", type=int, default=100, help="idle connections opened at once (max 200)")
     p.add_argument("--soak", type=int, default=0, metavar="N", help="run explorer_soak with N requests instead")
+    p.add_argument("--slowloris", type=int, default=0, metavar="N",
+                   help="instead: N slow clients that reconnect (max 200) against normal requests, p50/p99")
+    p.add_argument("--slowloris-seconds", type=float, default=20, help="length of the slowloris run (max 120)")
     args = p.parse_args(argv)
     if not (1 <= args.requests <= 100_000 and 1 <= args.clients <= 32 and 0 <= args.slow <= 48
-            and 0 <= args.cap_probe <= 200 and 0 <= args.soak <= 1_000_000):
+            and 0 <= args.cap_probe <= 200 and 0 <= args.soak <= 1_000_000 and 0 <= args.slowloris <= 200
+            and 0 < args.slowloris_seconds <= 120):
         p.error("expected 1..100000 requests, 1..32 clients, 0..48 slow connections, 0..200 cap probes, "
                 f"0..1e6 soak requests; received {args.requests}, {args.clients}, {args.slow}, "
                 f"{args.cap_probe}, {args.soak}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.soak:
         return 1 if explorer_soak(args.run_dir, args.soak, args.clients, limit=args.limit) else 0
+
+    if args.slowloris:
+        proc, url = start_server(args.run_dir, args.limit)
+        try:
+            httpx.get(url + "api/info", timeout=30)
+            times, errors, reconnects = slowloris(url, args.slowloris, args.slowloris_seconds)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        p = np.percentile(times, [50, 99])
+        print(f"slowloris: {args.slowloris} slow clients ({reconnects} reconnects) for {args.slowloris_seconds:.0f} s; "
+              f"{len(times)} normal GET /api/info: p50 {p[0]:.1f} ms, p99 {p[1]:.1f} ms, max {max(times):.1f} ms, "
+              f"errors {errors}")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 1 if errors or p[1] > 1000 else 0
 
     in_process(args.run_dir, args.limit)
     proc, url = start_server(args.run_dir, args.limit)

@@ -371,6 +371,54 @@ def test_connections_beyond_the_cap_are_closed_at_once(live):
         assert s.recv(65536).startswith(b"HTTP/1.1 200")
 
 
+def test_a_head_over_the_documented_limit_is_refused_even_in_one_packet(live):
+    from vaelab.explore.server import MAX_HEAD_BYTES
+
+    with connect(live) as s:  # 40 KB of headers in one sendall: complete, so h11's own limit never sees it
+        s.sendall(head(live, "GET", "/api/info", f"X-Big: {'a' * 40_000}\r\n\r\n"))
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 431") and str(MAX_HEAD_BYTES).encode() in answer
+    with connect(live) as s:  # just under the limit is served
+        s.sendall(head(live, "GET", "/api/info", f"X-Big: {'a' * (MAX_HEAD_BYTES - 200)}\r\n\r\n"))
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.slow
+def test_slow_clients_that_reconnect_do_not_keep_normal_requests_waiting(live):
+    """Slowloris against a cap of 8: 24 clients that send a header line every 0.2 s and reconnect at once
+    when dropped, for 4 s. Every normal request meanwhile must be answered within 1 s."""
+    stop = time.monotonic() + 4.0
+
+    def slow_client():
+        while time.monotonic() < stop:
+            try:
+                with connect(live, timeout=2) as s:
+                    s.sendall(head(live, "GET", "/api/info"))
+                    k = 0
+                    while time.monotonic() < stop:
+                        time.sleep(0.2)
+                        s.sendall(f"X-Slow-{k}: 1\r\n".encode())
+                        k += 1
+            except OSError:
+                continue  # dropped by the server: reconnect
+
+    threads = [threading.Thread(target=slow_client, daemon=True) for _ in range(24)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # the slow clients hold every slot
+    waits = []
+    while time.monotonic() < stop - 0.5:
+        t0 = time.monotonic()
+        with connect(live, timeout=2) as s:
+            s.sendall(head(live, "GET", "/api/info", "\r\n"))
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        waits.append(time.monotonic() - t0)
+        time.sleep(0.1)
+    for t in threads:
+        t.join(timeout=5)
+    assert len(waits) >= 5 and max(waits) < 1.0, f"normal requests waited {sorted(waits)[-3:]} s"
+
+
 def test_server_uses_uvicorns_own_limits(explorer):
     from vaelab.explore import server
 
@@ -380,6 +428,6 @@ def test_server_uses_uvicorns_own_limits(explorer):
     finally:
         sock.close()
     assert config.timeout_keep_alive == server.KEEP_ALIVE_TIMEOUT
-    assert config.limit_concurrency == server.MAX_CONNECTIONS
+    assert config.limit_concurrency == server.MAX_CONNECTIONS + 1  # the protocol's own cap comes first
     assert config.h11_max_incomplete_event_size == server.MAX_HEAD_BYTES
     assert config.proxy_headers is False
