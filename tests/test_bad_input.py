@@ -54,6 +54,19 @@ def test_bad_values_exit_2_before_anything_is_written(tmp_path, capsys, args, me
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.parametrize("flag", ["--output-dir", "--data-dir"])
+def test_folder_names_that_are_not_utf8_are_named_in_one_line(tmp_path, capsys, flag):
+    import os
+
+    weird = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")  # Latin-1: legal on Linux, not UTF-8
+    os.mkdir(weird)
+    assert _train(tmp_path, flag, weird) == 2
+    line = _error(capsys)
+    assert f"{'train.output_dir' if flag == '--output-dir' else 'data.data_dir'}: " in line
+    assert "caf\\xe9' holds bytes that are not UTF-8" in line
+    assert os.listdir(weird) == [] and not (tmp_path / "runs").exists()
+
+
 def test_config_show_rejects_what_train_rejects(capsys):
     assert main(["config", "show", "--set", "train.precision=fp8"]) == 2
     assert "train.precision: expected one of" in _error(capsys)

@@ -204,6 +204,24 @@ def test_folder_corrupt_files_skipped(isolated, tmp_path):
     assert len(train) + len(test) == 19
 
 
+def test_folder_names_that_are_not_utf8_are_skipped_with_one_warning(isolated, tmp_path):
+    import os
+
+    _folder(tmp_path / "f", n=30)
+    root = os.fsencode(tmp_path / "f")
+    for i in range(3):  # legal Linux names that TensorFlow, JSON and YAML cannot carry
+        os.rename(root + b"/cat/cat_%d.png" % i, root + b"/cat/cat_%d_\xff\xfe.png" % i)
+    os.rename(root + b"/dog", root + b"/d\xf6g")  # a Latin-1 class folder: its 30 images and the class go
+    with pytest.warns(UserWarning, match=r"skipping 33 images whose file or folder names are not UTF-8 "
+                                         r"\(first: b'cat/cat_0_\\xff\\xfe\.png'\); rename them") as caught:
+        train = load_split(cfg("folder", tmp_path / "f"), "train")
+    assert len([w for w in caught if "UTF-8" in str(w.message)]) == 1  # one line for the whole folder
+    with pytest.warns(UserWarning, match="not UTF-8"):
+        test = load_split(cfg("folder", tmp_path / "f"), "test")
+    assert len(train) + len(test) == 27 and train.label_names == ["cat"] and set(train.labels) <= {0}
+    assert len(_images(train, cfg("folder", tmp_path / "f"))) == len(train)
+
+
 @pytest.mark.parametrize("setup, error, match", [
     (lambda p: p.mkdir(), DataFormatError, r"folder .*empty: empty, no images"),
     (lambda p: None, DataNotFoundError, r"empty is not a directory"),

@@ -162,6 +162,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        if isinstance(value, str) and str in args:
+            return _coerce(value, str, key)
         for arg in args:
             if arg is type(None):
                 continue
@@ -181,7 +183,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
-    if tp in (str, bool) and isinstance(value, tp):
+    if tp is str and isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a Linux path with non-UTF-8 bytes, kept by Python as surrogates
+            raw = value.encode("utf-8", "surrogateescape")
+            raise ConfigError(f"{key}: {raw!r} holds bytes that are not UTF-8; a run records its settings in "
+                              "config.yaml (UTF-8), so rename the folder or pick another") from None
+        return value
+    if tp is bool and isinstance(value, bool):
         return value
     raise ConfigError(f"{key}: expected {_type_name(tp)}, received {value!r} ({type(value).__name__})")
 

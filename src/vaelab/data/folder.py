@@ -69,12 +69,45 @@ def _classes(d: Path) -> tuple[list[str], list[Path], list[int]]:
     return names, files, ids
 
 
+def _utf8(name: str) -> bool:
+    """False for a name holding bytes that are not UTF-8 (legal on Linux; Python keeps them as surrogates, which
+    TensorFlow's file reader, JSON and YAML cannot carry)."""
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _named_in_utf8(root: Path, split: tuple[list[str], list[Path], list[int]], skipped: list[Path]):
+    """`split` without the files (and classes) whose names are not UTF-8; those go to `skipped`."""
+    names, files, ids = split
+    keep_class = {i for i, n in enumerate(names) if _utf8(n)}
+    keep = [i for i, f in enumerate(files) if _utf8(str(f.relative_to(root))) and (not ids or ids[i] in keep_class)]
+    skipped += [f for i, f in enumerate(files) if i not in set(keep)]
+    if not names or len(keep_class) == len(names):
+        return names, [files[i] for i in keep], [ids[i] for i in keep] if ids else []
+    new_id = {old: new for new, old in enumerate(sorted(keep_class))}
+    return [names[i] for i in sorted(keep_class)], [files[i] for i in keep], [new_id[ids[i]] for i in keep]
+
+
 def _all_splits(root: Path) -> dict[str, tuple[list[str], list[Path], list[int]]]:
+    """{split: (class names, files, class ids)}; names that are not UTF-8 are skipped with one warning."""
+    skipped: list[Path] = []
+    splits = {s: _named_in_utf8(root, split, skipped) for s, split in _all_splits_as_found(root).items()}
+    if skipped:
+        example = str(skipped[0].relative_to(root)).encode("utf-8", "surrogateescape")
+        warnings.warn(f"folder {root}: skipping {len(skipped):,} images whose file or folder names are not "
+                      f"UTF-8 (first: {example!r}); rename them to use them", stacklevel=4)
+    return splits
+
+
+def _all_splits_as_found(root: Path) -> dict[str, tuple[list[str], list[Path], list[int]]]:
     dirs = _split_dirs(root)
     if dirs is not None:
         return {s: _classes(d) for s, d in dirs.items()}
     names, files, ids = _classes(root)
-    test = [int(hashlib.md5(str(f.relative_to(root)).encode()).hexdigest(), 16) % 10 == 0 for f in files]
+    test = [int(hashlib.md5(os.fsencode(f.relative_to(root))).hexdigest(), 16) % 10 == 0 for f in files]
     pick = {s: [i for i, t in enumerate(test) if t == (s == "test")] for s in ("train", "test")}
     return {s: (names, [files[i] for i in p], [ids[i] for i in p] if ids else []) for s, p in pick.items()}
 
