@@ -92,3 +92,20 @@ def test_log_normal_and_importance_weights_closed_form():
 
 def test_bits_per_dim():
     assert metrics.bits_per_dim(784 * math.log(2.0), (28, 28, 1)) == pytest.approx(1.0)
+
+
+def test_a_damaged_feature_classifier_cache_is_trained_again_with_one_warning(tmp_path):
+    from vaelab.metrics.features import CLASSIFIER_FILE, ClassifierFeatures
+
+    rng = np.random.default_rng(0)
+    images = rng.random((64, 8, 8, 1), dtype=np.float32)
+    labels = rng.integers(0, 3, 64)
+    (tmp_path / CLASSIFIER_FILE).write_bytes(b"PK\x03\x04 not a keras archive")
+    with pytest.warns(UserWarning, match=rf"{CLASSIFIER_FILE}: damaged or out-of-date feature classifier cache"):
+        features = ClassifierFeatures.load_or_train(tmp_path, images, labels)
+    assert features(images[:4]).shape == (4, 128)
+    cached = ClassifierFeatures.load_or_train(tmp_path, images, labels)  # the rewritten cache loads as it is
+    np.testing.assert_allclose(cached(images[:4]), features(images[:4]), rtol=1e-5)
+    with pytest.warns(UserWarning, match=r"made for images of shape \(8, 8, 1\), not \(16, 16, 1\)"):
+        ClassifierFeatures.load_or_train(tmp_path, rng.random((64, 16, 16, 1), dtype=np.float32), labels)
+    assert not list(tmp_path.glob(".tmp.*"))

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import keras
@@ -57,14 +58,28 @@ class ClassifierFeatures:
 
     @classmethod
     def load_or_train(cls, cache_dir: Path, train_images, train_labels, seed: int = 0) -> ClassifierFeatures:
+        """The cached classifier, else one trained now and cached. The cache is derived data: a damaged file,
+        or one made for other images (another shape), is trained again with one warning."""
         f = Path(cache_dir) / CLASSIFIER_FILE
         if f.is_file():
-            return cls(keras.saving.load_model(f, compile=False))
+            try:
+                model = keras.saving.load_model(f, compile=False)
+                shape = tuple(model.input_shape[1:])
+                if shape != tuple(np.shape(train_images)[1:]):
+                    raise ValueError(f"made for images of shape {shape}, not {tuple(np.shape(train_images)[1:])}")
+                return cls(model)
+            except Exception as e:  # noqa: BLE001  (Keras raises many types for a damaged .keras file)
+                warnings.warn(f"{f}: damaged or out-of-date feature classifier cache "
+                              f"({type(e).__name__}: {' '.join(str(e).split())[:160]}); training it again",
+                              stacklevel=2)
         model = train_classifier(train_images, train_labels, seed=seed)
         f.parent.mkdir(parents=True, exist_ok=True)
         tmp = f.with_name(".tmp." + f.name)
-        model.save(tmp)
-        tmp.replace(f)
+        try:
+            model.save(tmp)
+            tmp.replace(f)
+        finally:
+            tmp.unlink(missing_ok=True)
         return cls(model)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
