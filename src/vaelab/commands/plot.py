@@ -38,6 +38,7 @@ class Plot:
         from pathlib import Path
 
         from vaelab.analysis import FIGURES, Options, load_subject, make_view
+        from vaelab.plots import savefig
 
         names = args.what or ["latent"]
         names = FIGURES.names() if "all" in names else names
@@ -56,7 +57,7 @@ class Plot:
         for name in names:
             view = make_view(name, subject, opts)
             path = Path(args.out) if single else out_dir / f"{name}.png"
-            view.figure.savefig(path, dpi=100, bbox_inches="tight")
+            savefig(view.figure, path, dpi=100, bbox_inches="tight")
             print(f"{name}: {path}" + (f"  ({view.caption})" if view.caption else ""))
         return 0
 

@@ -8,10 +8,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from vaelab.atomic import save_model_atomic
 
 CLASSIFIER_FILE = "feature_classifier.keras"
 
@@ -59,12 +62,14 @@ class ClassifierFeatures:
     def load_or_train(cls, cache_dir: Path, train_images, train_labels, seed: int = 0) -> ClassifierFeatures:
         f = Path(cache_dir) / CLASSIFIER_FILE
         if f.is_file():
-            return cls(keras.saving.load_model(f, compile=False))
+            try:
+                return cls(keras.saving.load_model(f, compile=False))
+            except Exception as e:  # Keras raises many kinds for a damaged zip
+                warnings.warn(f"{f}: the cached feature classifier is damaged ({type(e).__name__}); "
+                              "training it again", stacklevel=2)
         model = train_classifier(train_images, train_labels, seed=seed)
         f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(".tmp." + f.name)
-        model.save(tmp)
-        tmp.replace(f)
+        save_model_atomic(model, f)
         return cls(model)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
