@@ -400,9 +400,10 @@ CHECKPOINTS = ("last", "best")  # --checkpoint names: checkpoints/<name>.keras
 
 def _check_matches(path: Path, cfg: RunConfig, model, f: Path) -> None:
     """The saved config against the loaded model: one line when config.yaml was edited after training."""
-    pairs = [("model.kind", cfg.model.kind, model.kind), ("model.latent_dim", cfg.model.latent_dim, model.latent_dim),
-             ("model.likelihood", cfg.model.likelihood, model.likelihood)]
-    diffs = [f"{k}: config {a!r}, model {b!r}" for k, a, b in pairs if a != b]
+    saved = getattr(model, "cfg", None)  # the ModelConfig the model was built from (stored in the .keras file)
+    keys = ("kind", "architecture", "latent_dim", "filters", "kernel_sizes", "strides", "hidden_units", "likelihood")
+    diffs = [f"model.{k}: config {getattr(cfg.model, k)!r}, model {getattr(saved, k)!r}" for k in keys
+             if saved is not None and hasattr(saved, k) and getattr(saved, k) != getattr(cfg.model, k)]
     if diffs:
         raise ValueError(f"{path / CONFIG} no longer matches its model {f} ({'; '.join(diffs)}); "
                          "restore the run's config.yaml")
