@@ -127,6 +127,7 @@ def evaluate_run_dir(run_dir: str | Path, opts: EvalOptions | None = None,
         train_images, train_split = load_arrays(cfg.data, "train", limit=20_000)
         train = (train_images, train_split.labels)
     values = evaluate_model(run.model, images, cfg.data.binarize, opts, run.path, train, model_hash=run.model_hash)
+    values[runs.MODEL_HASH] = run.model_hash  # the model these numbers describe (readers check it)
     values["checkpoint"] = run.model_file.relative_to(run.path).as_posix() if run.model_file.is_relative_to(
         run.path) else str(run.model_file)
     values["run"] = {
