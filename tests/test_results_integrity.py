@@ -256,3 +256,36 @@ def test_a_config_edited_after_training_says_so_in_one_line(trained, tmp_path, c
     (run / "config.yaml").write_text(text.replace("image_size: null", "image_size: 8"))
     assert main(["evaluate", str(run), "--k", "2", "--no-fid"]) == 2
     assert "config.yaml no longer matches its model" in (line := _error(capsys)) and "(8, 8, 1)" in line
+
+
+def test_fit_prior_on_a_full_disk_keeps_the_old_prior_and_leaves_no_temp(trained, tmp_path, monkeypatch, capsys):
+    run = _copy(trained, tmp_path)
+    fit_prior = ["fit-prior", str(run), "--limit", "64", "--components", "2"]
+    assert main(fit_prior) == 0
+    capsys.readouterr()
+    before = {f.name: f.read_bytes() for f in run.glob("prior_*")}
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left")))
+    assert main([*fit_prior, "--seed", "1"]) == 2
+    assert "prior_gmm.npz failed (No space left); the old file is intact" in _error(capsys)
+    assert {f.name: f.read_bytes() for f in run.glob("prior_*")} == before
+    assert not [f for f in run.rglob("*") if ".tmp" in f.name]
+
+
+def test_plot_refuses_a_file_as_its_output_folder(trained, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    out = str(tmp_path / "notes.txt")
+    assert main(["plot", str(trained), "--what", "latent", "--what", "recon", "--out", out]) == 2
+    assert "notes.txt is a file; give a folder" in _error(capsys)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_damaged_feature_classifier_cache_is_trained_again(tmp_path, recwarn):
+    from vaelab.data.synthetic import make_images
+    from vaelab.metrics import features
+
+    images, labels = make_images(64, size=16, seed=0)
+    (tmp_path / features.CLASSIFIER_FILE).write_bytes(b"PK\x03\x04 not a keras file")
+    feats = features.ClassifierFeatures.load_or_train(tmp_path, images.astype("float32") / 255.0, labels)
+    assert feats(images[:4].astype("float32") / 255.0).shape[0] == 4
+    assert any("cached feature classifier is damaged" in str(w.message) for w in recwarn)
+    keras.saving.load_model(tmp_path / features.CLASSIFIER_FILE, compile=False)  # replaced by a good one

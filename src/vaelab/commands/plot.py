@@ -52,6 +52,9 @@ class Plot:
         subject = load_subject(args.run_dir, limit=args.limit,
                                classifier_limit=2000 if "arithmetic" in names else 0)
         single = args.out and args.out.endswith(".png") and len(names) == 1
+        if args.out and not single and Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ValueError(f"--out: {args.out} is a file; give a folder for the figures, or a file name ending "
+                             "in .png for a single figure")
         out_dir = Path(args.out).parent if single else Path(args.out or Path(args.run_dir) / "figures")
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
