@@ -289,3 +289,11 @@ def test_a_damaged_feature_classifier_cache_is_trained_again(tmp_path, recwarn):
     assert feats(images[:4].astype("float32") / 255.0).shape[0] == 4
     assert any("cached feature classifier is damaged" in str(w.message) for w in recwarn)
     keras.saving.load_model(tmp_path / features.CLASSIFIER_FILE, compile=False)  # replaced by a good one
+
+
+def test_a_saved_config_reads_back_as_it_was(tmp_path):
+    from vaelab.config import RunConfig, dump_config
+    from vaelab.yamlio import load
+
+    cfg = tiny_config(tmp_path, train={"run_name": "1e5", "learning_rate": 1e-4})  # a name that spells a number
+    assert RunConfig.from_dict(load(dump_config(cfg))) == cfg

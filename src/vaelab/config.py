@@ -375,4 +375,4 @@ def load_config(path: str | Path | None = None, overrides: list[str | tuple[str,
 
 
 def dump_config(cfg: RunConfig) -> str:
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    return yamlio.dump(cfg.to_dict())

@@ -25,11 +25,21 @@ class Loader(yaml.SafeLoader):
     """SafeLoader with the YAML 1.2 float resolver in place of YAML 1.1's (ints are still tried first)."""
 
 
-Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != FLOAT_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-Loader.add_implicit_resolver(FLOAT_TAG, FLOAT, list("-+0123456789."))
+class Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes the strings `Loader` would read as numbers (a run_name "1e5" stays text)."""
+
+
+for _cls in (Loader, Dumper):
+    _cls.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != FLOAT_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _cls.add_implicit_resolver(FLOAT_TAG, FLOAT, list("-+0123456789."))
+
+
+def dump(data: Any) -> str:
+    """`yaml.safe_dump(data, sort_keys=False)` whose output `load` reads back as it was."""
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False)
 
 
 def load(text: str) -> Any:
