@@ -297,3 +297,11 @@ def test_a_saved_config_reads_back_as_it_was(tmp_path):
 
     cfg = tiny_config(tmp_path, train={"run_name": "1e5", "learning_rate": 1e-4})  # a name that spells a number
     assert RunConfig.from_dict(load(dump_config(cfg))) == cfg
+
+
+def test_a_binary_sweep_spec_is_named(tmp_path, capsys):
+    from vaelab.sweep.spec import SpecError, load_spec
+
+    (tmp_path / "s.yaml").write_bytes(b"\xa1\xff\x00name: s\n")
+    with pytest.raises(SpecError, match=r"s\.yaml: not a text \(UTF-8\) file"):
+        load_spec(tmp_path / "s.yaml")
