@@ -21,8 +21,9 @@ import numpy as np
 
 from vaelab import plots, runs
 from vaelab.analysis import latent
+from vaelab.atomic import check_output, write_atomic
 from vaelab.report import figure_html, page_head, png_bytes
-from vaelab.summary import COLUMNS, summarize
+from vaelab.summary import COLUMNS, summarize_or_skip
 
 MAX_FIGURE_RUNS = 12  # side-by-side figures beyond this are unreadable: the best/first ones are shown
 
@@ -36,10 +37,13 @@ class Entry:
 
 
 def entries_of(run_dirs: list[str | Path]) -> list[Entry]:
-    """Table rows of plain run directories, labelled by name (by path where names repeat)."""
+    """Table rows of plain run directories, labelled by name (by path where names repeat); a damaged run
+    is skipped with a warning naming its file."""
     entries, seen = [], set()
     for d in run_dirs:
-        row = summarize(d)
+        row = summarize_or_skip(d)
+        if row is None:
+            continue
         label = row.values["name"] if row.values["name"] not in seen else str(Path(d))
         seen.add(label)
         h = runs.read_history(d)
@@ -74,7 +78,7 @@ def model_figures(entries: list[Entry], limit: int = 500, n: int = 10, seed: int
     for e in entries[:MAX_FIGURE_RUNS]:
         try:
             loaded.append((e, load_subject(e.path, limit=limit, classifier_limit=0)))
-        except FileNotFoundError as err:
+        except (ValueError, OSError) as err:  # no model, a damaged or unreadable one
             notes.append(f"{e.label}: no figures ({err})")
     if len(entries) > MAX_FIGURE_RUNS:
         notes.append(f"figures show the first {MAX_FIGURE_RUNS} of {len(entries)} runs")
@@ -136,9 +140,11 @@ def build_compare(run_dirs: list[str | Path], out: str | Path, title: str | None
                   entries: list[Entry] | None = None, extra_columns: list[str] | None = None,
                   sections: list[str] | None = None) -> Path:
     """Writes the comparison page of `run_dirs` to `out`; returns its path."""
+    out = check_output(out, (".html", ".htm"), "-o")
     entries = entries if entries is not None else entries_of(run_dirs)
     if not entries:
-        raise ValueError("compare: expected at least one run directory, received none")
+        raise ValueError("compare: expected at least one readable run directory, received none"
+                         + (f" (of {len(run_dirs)} given, all were skipped: see the warnings)" if run_dirs else ""))
     histories = {e.label: runs.read_history(e.path) for e in entries[:MAX_FIGURE_RUNS]}
     figures, notes = model_figures(entries, limit)
     if any(histories.values()):
@@ -148,7 +154,7 @@ def build_compare(run_dirs: list[str | Path], out: str | Path, title: str | None
     out.parent.mkdir(parents=True, exist_ok=True)
     page = render(title or f"vaelab comparison of {len(entries)} runs", entries, figures, notes,
                   extra_columns or [], sections or [])
-    runs.write_atomic(out, page)
+    write_atomic(out, page)
     return out
 
 
@@ -205,7 +211,10 @@ def compare_sweep(sweep, study, out: str | Path | None = None, limit: int = 500,
     trials.sort(key=lambda t: (t.value is None, (-t.value if reverse else t.value) if t.value is not None else 0))
     entries = []
     for t in trials:
-        (e,) = entries_of([t.user_attrs["run_dir"]])
+        found = entries_of([t.user_attrs["run_dir"]])
+        if not found:  # damaged: skipped with a warning
+            continue
+        (e,) = found
         e.label = f"trial {t.number}: " + ", ".join(f"{k.split('.')[-1]}={_short(t.params.get(k))}" for k in keys)
         e.values["name"] = e.label
         e.extra = {"trial": t.number, "state": t.state.name, "objective": t.value}

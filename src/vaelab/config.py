@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import yaml
 
+from vaelab import yamlio
+
 
 class ConfigError(ValueError):
     """A configuration value or key is invalid."""
@@ -241,6 +243,11 @@ def _check_consistency(cfg: RunConfig, where: str) -> None:
     def fail(key: str, text: str):
         raise ConfigError(f"{key if where == 'config' else f'{where}: {key}'}: {text}")
 
+    if cfg.train.run_name is not None:
+        problem = run_name_problem(cfg.train.run_name)
+        if problem:
+            fail("train.run_name", f"expected a plain folder name inside train.output_dir, received "
+                 f"{cfg.train.run_name!r} ({problem}); choose another name, or set train.output_dir for the folder")
     info = DATASETS.info(cfg.data.name)
     if cfg.data.image_size is not None and not info.get("resizable"):
         h, w, _ = info["image_shape"]
@@ -262,6 +269,21 @@ def _check_consistency(cfg: RunConfig, where: str) -> None:
         fail("train.optimizer", f"unknown optimizer {cfg.train.optimizer!r}; choose from {optimizers}")
 
 
+def run_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a run folder's name (it must stay inside train.output_dir), or None."""
+    if not name.strip():
+        return "it is empty"
+    if name in (".", ".."):
+        return "it names a folder, not a new one inside it"
+    if "/" in name or "\\" in name:
+        return "it contains a path separator"
+    if Path(name).is_absolute() or name.startswith("~"):
+        return "it is a path"
+    if "\0" in name:
+        return "it contains a NUL character"
+    return None
+
+
 def _keras_optimizer_names() -> list[str]:
     """Keras's optimizer class names in lower case (what `keras.optimizers.get` takes), found without
     building one: an optimizer creates variables, which would start TensorFlow before a distribution
@@ -279,7 +301,8 @@ def _resizable(datasets) -> list[str]:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """"train.epochs=3" -> (["train", "epochs"], 3). Values are parsed as YAML scalars/lists."""
+    """"train.epochs=3" -> (["train", "epochs"], 3). Values are parsed as YAML scalars/lists (YAML 1.2
+    numbers: 1e-4 is a float, see `vaelab.yamlio`)."""
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected section.key=value")
     key, raw = text.split("=", 1)
@@ -289,7 +312,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not raw.strip():
         return path, None
     try:
-        return path, yaml.safe_load(raw)
+        return path, yamlio.load(raw)
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"--set {text!r}: the value is not valid YAML ({problem}); quote strings, "
@@ -330,7 +353,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """A config file's (or preset's) sections as a plain dict (types not validated yet)."""
     path = resolve_config_path(path)
     try:
-        d = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        d = yamlio.load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text (UTF-8) file; a config is a YAML file such as "
                           "`train:\n  epochs: 5`") from None
@@ -362,4 +385,4 @@ def load_config(path: str | Path | None = None, overrides: list[str | tuple[str,
 
 
 def dump_config(cfg: RunConfig) -> str:
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    return yamlio.dump(cfg.to_dict())

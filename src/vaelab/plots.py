@@ -2,7 +2,7 @@
 
 Images are float arrays in [0, 1], shaped (N, H, W, C) with C = 1 (grey) or 3 (RGB); latent codes
 are (N, D). Figures are plain `matplotlib.figure.Figure` objects, not registered with pyplot (so
-nothing accumulates in notebooks or loops); save them with `fig.savefig(path)`.
+nothing accumulates in notebooks or loops); save them with `savefig(fig, path)` (atomic, like every output).
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from matplotlib import colormaps
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
+
+from vaelab import atomic
+from vaelab.atomic import check_output
 
 # Per-epoch curves of the run report; a family's own terms are drawn when its history has them.
 CURVES = ("loss", "reconstruction_loss", "kl_loss", "beta", "mutual_info", "total_correlation", "dimwise_kl",
@@ -274,12 +277,14 @@ def _upscale(images: np.ndarray, scale: int) -> np.ndarray:
 
 def check_png_path(path: str | Path, option: str = "output") -> Path:
     """`path` if it names a .png file that can be written, else a ValueError saying what to pass."""
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"{option}: expected a file name ending in .png, received {str(path)!r}")
-    if path.is_dir():
-        raise ValueError(f"{option}: {path} is a directory; give a file name ending in .png")
-    return path
+    return check_output(path, (".png",), option)
+
+
+def savefig(fig: Figure, path: str | Path, **kwargs) -> Path:
+    """Saves a figure as a PNG file, atomically (temp file + rename: never a half-written PNG)."""
+    path = check_png_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic.savefig(fig, path, **kwargs)
 
 
 def _imsave(path: Path, image: np.ndarray) -> None:
@@ -287,7 +292,8 @@ def _imsave(path: Path, image: np.ndarray) -> None:
 
     check_png_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    imsave(path, image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+    pixels = image[..., 0] if image.shape[-1] == 1 else image
+    atomic.write_atomic(path, lambda f: imsave(f, pixels, cmap="gray", vmin=0, vmax=1, format="png"))
 
 
 def save_grid(images, path: str | Path, scale: int = 0, ncols: int | None = None) -> Path:

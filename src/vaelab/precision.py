@@ -144,7 +144,7 @@ def read_cache() -> dict[str, dict]:
 
 
 def write_cache(key: str, verdict: Verdict) -> None:
-    from vaelab.runs import write_atomic
+    from vaelab.atomic import write_atomic
 
     path = cache_path()
     with warnings.catch_warnings():

@@ -19,6 +19,7 @@ from pathlib import Path
 from vaelab import plots, runs
 from vaelab.analysis.subject import Subject, load_subject
 from vaelab.analysis.views import FIGURES, Options, View
+from vaelab.atomic import write_atomic
 from vaelab.runs import read_history
 
 REPORT = "report.html"
@@ -43,7 +44,7 @@ def png_bytes(fig, path: Path | None = None, dpi: int = 90) -> bytes:
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     data = buf.getvalue()
     if path is not None:
-        path.write_bytes(data)
+        write_atomic(path, data)
     return data
 
 
@@ -62,6 +63,11 @@ def build_report(run_dir: str | Path, model=None, limit: int | None = 2000,
     """
     start = time.perf_counter()
     run_dir = Path(run_dir)
+    try:  # an output, but damaged: say so before any work
+        runs.read_metrics(run_dir, strict=True)
+    except ValueError as e:
+        raise ValueError(f"{e}; regenerate it with `vaelab evaluate {run_dir}` (which rewrites it) or delete it, "
+                         "then run the report again") from None
     subject = load_subject(run_dir, model=model, limit=limit)
     options = options or Options()
     views, errors = report_views(subject, options)
@@ -75,16 +81,17 @@ def build_report(run_dir: str | Path, model=None, limit: int | None = 2000,
         images.insert(0, ("training", "Per-epoch training (solid) and test (dashed) curves from history.csv.",
                           png_bytes(fig, figures_dir / "training.png")))
     by_name = {v.name: v.metrics for v in views}
+    digest = subject.model_hash
     if "latent" in by_name:
-        runs.update_metrics(run_dir, "latent", by_name["latent"]["confinement"])
+        runs.update_metrics(run_dir, "latent", by_name["latent"]["confinement"], model_hash=digest)
     if "arithmetic" in by_name:
-        runs.update_metrics(run_dir, "arithmetic", by_name["arithmetic"])
+        runs.update_metrics(run_dir, "arithmetic", by_name["arithmetic"], model_hash=digest)
     summary = {k: v for name, m in by_name.items() if name not in ("latent", "arithmetic", "path")
                for k, v in m.items()}
     summary["report_seconds"] = round(time.perf_counter() - start, 2)
-    metrics = runs.update_metrics(run_dir, "figures", {**summary, "errors": errors})
+    metrics = runs.update_metrics(run_dir, "figures", {**summary, "errors": errors}, model_hash=digest)
     path = run_dir / REPORT
-    runs.write_atomic(path, render_html(run_dir, subject, images, metrics, history, errors))
+    write_atomic(path, render_html(run_dir, subject, images, metrics, history, errors))
     return path
 
 
@@ -154,6 +161,8 @@ def render_html(run_dir: Path, subject: Subject, images: list[tuple[str, str, by
         "epochs": len(history.get("loss", [])),
     }
     parts = [page_head(f"vaelab run report: {run_dir.name}"), html_table(summary)]
+    if subject.model_hash:  # the model these figures and numbers come from (runs.file_hash)
+        parts.insert(1, f"<meta name='{runs.MODEL_HASH}' content='{subject.model_hash}'>")
     if history:
         parts.append("<h2>training</h2>" + _history_table(history))
     parts += [figure_html(name, caption, png) for name, caption, png in images]

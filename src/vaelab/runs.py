@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vaelab.atomic import save_model_atomic, write_atomic  # noqa: F401  (the one atomic writer; re-exported)
 from vaelab.config import RunConfig, dump_config
 
 CONFIG = "config.yaml"
@@ -84,35 +85,37 @@ def create_run_dir(cfg: RunConfig) -> Path:
         while (out / f"{name}-{i}").exists():
             i += 1
         path = out / f"{name}-{i}"
+    if path.exists() and cfg.train.overwrite:
+        clear_run_dir(path)
     path.mkdir(parents=True, exist_ok=True)
     for sub in ("checkpoints", "figures", "tensorboard"):
         (path / sub).mkdir(exist_ok=True)
     return path
 
 
-def write_atomic(path: str | Path, text: str, newline: str | None = None) -> None:
-    """Writes `text` to a temp file, flushes it to disk, then renames it over `path`."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline=newline) as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+# what a run directory holds, inputs and results alike: `train.overwrite` removes these (and nothing else)
+RUN_FILES = (CONFIG, "command.txt", "env.json", HISTORY, *FINAL, METRICS, "report.html", TRIAL)
+RUN_FOLDERS = ("checkpoints", BACKUP, "tensorboard", "figures", "evaluation")
+RUN_GLOBS = ("prior_*.npz", "prior_*.json", ".*.tmp", ".*.tmp.keras")
 
 
-def save_model_atomic(model, path: str | Path) -> None:
-    """`model.save(path)` via a temp file + rename: a crash never leaves a half-written file at `path`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    previous = "its previous version is intact" if path.is_file() else "no earlier version of it exists"
+def clear_run_dir(path: Path) -> None:
+    """Removes a run's files (model, history, metrics.json, prior_*, report.html, evaluation/, figures/,
+    ...) so that an overwritten run shows no number of the model it replaces; other files stay."""
+    if not path.is_dir():
+        raise ValueError(f"train.run_name: {path} exists and is not a folder; choose another train.run_name")
     try:
-        model.save(tmp)
+        for name in RUN_FILES:
+            (path / name).unlink(missing_ok=True)
+        for pattern in RUN_GLOBS:
+            for f in path.glob(pattern):
+                f.unlink(missing_ok=True)
+        for name in RUN_FOLDERS:
+            if (path / name).is_dir():
+                shutil.rmtree(path / name)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OSError(e.errno, f"writing {path} failed ({e.strerror or e}); {previous}. Free disk space "
-                               "(or raise the file size limit) and resume the run") from e
-    os.replace(tmp, path)
+        raise OSError(e.errno, f"train.overwrite: cannot clear {e.filename or path} ({e.strerror}); "
+                               "remove the run directory by hand or choose another train.run_name") from None
 
 
 def save_final(model, run_dir: Path) -> None:
@@ -205,21 +208,101 @@ def read_history(run_dir: str | Path) -> dict[str, list[float]]:
     if not f.is_file():
         return {}
     out: dict[str, list[float]] = {}
-    with open(f, newline="") as fh:
-        for row in csv.DictReader(fh):
-            for k, v in row.items():
-                try:
-                    value = float(v)
-                except (TypeError, ValueError):
-                    continue
-                out.setdefault(k, []).append(value)
+    try:
+        with open(f, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                for k, v in row.items():
+                    try:
+                        value = float(v)
+                    except (TypeError, ValueError):
+                        continue
+                    out.setdefault(k, []).append(value)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{f}: not a text CSV file ({' '.join(str(e).split())[:120]}); the training history "
+                         "is damaged") from None
     return out
 
 
-def update_metrics(path: str | Path, section: str, values: dict) -> dict:
-    """Merges `values` under `section` into the run's metrics.json (atomically) and returns the whole."""
+MODEL_HASH = "model_sha256"  # the key under which every derived file records the model it was computed from
+_HASHES: dict[tuple, str] = {}
+
+
+def file_hash(f: str | Path) -> str:
+    """sha256 of a model file's bytes, computed once per version of the file (keyed on inode, size, mtime)."""
+    import hashlib
+
+    f = Path(f)
+    st = f.stat()
+    key = (str(f.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        try:
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        except PermissionError:
+            raise PermissionError(13, f"{f}: cannot read (permission denied); give yourself read access "
+                                      f"(chmod u+r {f})") from None
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def model_file(run_dir: str | Path) -> Path | None:
+    """The run's current model: model.keras once finished, else checkpoints/last.keras, else None."""
+    for f in (Path(run_dir) / MODEL, Path(run_dir) / "checkpoints" / "last.keras"):
+        if f.is_file():
+            return f
+    return None
+
+
+def model_hash(run_dir: str | Path) -> str | None:
+    """The hash of the run's current model (`model_file`), None when it has none."""
+    f = model_file(run_dir)
+    return file_hash(f) if f is not None else None
+
+
+def is_current(values, current: str | None) -> bool:
+    """Whether a derived result (a metrics.json section, a prior's info) belongs to the model hashed `current`.
+    Results written before hashes were recorded (no hash) are taken as current."""
+    recorded = values.get(MODEL_HASH) if isinstance(values, dict) else None
+    return recorded is None or recorded == current
+
+
+def _read_metrics_file(f: Path) -> dict:
+    """metrics.json as a dict ({} when missing); a ValueError naming the file when it is damaged."""
+    if not f.is_file():
+        return {}
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{f} is damaged (not JSON: {' '.join(str(e).split())[:80]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{f} is damaged (expected a JSON object, received {type(data).__name__})")
+    return data
+
+
+def update_metrics(path: str | Path, section: str, values: dict, model_hash: str | None = None,
+                   damaged: str = "raise") -> dict:
+    """Merges `values` under `section` into the run's metrics.json (atomically) and returns the whole.
+
+    `model_hash` (of the model the values come from) is recorded in the section; sections recorded from
+    another model are dropped. A damaged metrics.json raises a ValueError naming it, or with
+    `damaged="replace"` is replaced with a warning (the caller recomputes what it held)."""
+    import warnings
+
     f = Path(path) / METRICS
-    data = json.loads(f.read_text()) if f.is_file() else {}
+    try:
+        data = _read_metrics_file(f)
+    except ValueError as e:
+        if damaged != "replace":
+            raise ValueError(f"{e}; regenerate it with `vaelab evaluate {path}` (which rewrites it), "
+                             "or delete it") from None
+        warnings.warn(f"{e}; writing a new one (its other sections are lost: rerun `vaelab report {path}` "
+                      "for them)", stacklevel=2)
+        data = {}
+    if model_hash is not None:
+        data = {k: v for k, v in data.items() if is_current(v, model_hash)}
+        values = {**values, MODEL_HASH: model_hash}
     data[section] = values
     write_atomic(f, json.dumps(data, indent=2, default=float))
     return data
@@ -228,15 +311,27 @@ def update_metrics(path: str | Path, section: str, values: dict) -> dict:
 def read_json(f: str | Path) -> dict:
     """A JSON object file as a dict; empty when missing or unreadable."""
     try:
-        data = json.loads(Path(f).read_text())
+        data = json.loads(Path(f).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def read_metrics(run_dir: str | Path) -> dict:
-    """metrics.json as a dict; empty when missing or unreadable."""
-    return read_json(Path(run_dir) / METRICS)
+def read_metrics(run_dir: str | Path, strict: bool = False) -> dict:
+    """metrics.json's sections computed from the run's current model (`model_hash`); sections recorded
+    from another model (an earlier checkpoint, the run an overwrite replaced) are left out. Empty when
+    missing; a damaged file is empty too, or with `strict` a ValueError naming it."""
+    f = Path(run_dir) / METRICS
+    try:
+        data = _read_metrics_file(f)
+    except (ValueError, OSError):
+        if strict:
+            raise
+        return {}
+    if not data:
+        return data
+    current = model_hash(run_dir)
+    return {k: v for k, v in data.items() if is_current(v, current)}
 
 
 def metric_value(metrics: dict, key: str):
@@ -292,15 +387,41 @@ class Run:
     path: Path
     config: RunConfig
     model: object  # a vaelab BaseAutoencoder
+    model_file: Path | None = None  # the file the model was loaded from
+    model_hash: str | None = None  # its sha256 (`file_hash`): derived results record it
 
     @property
     def figures(self) -> Path:
         (self.path / "figures").mkdir(exist_ok=True)
         return self.path / "figures"
 
+    def check_images(self, images) -> None:
+        """A ValueError in one line when the config's data no longer fits the model (edited config.yaml)."""
+        shape = tuple(int(s) for s in images.shape[1:])
+        if shape != tuple(self.model.image_shape):
+            raise ValueError(f"{self.path / CONFIG} no longer matches its model {self.model_file}: the config's "
+                             f"data ({self.config.data.name}) gives images of shape {shape}, the model takes "
+                             f"{tuple(self.model.image_shape)}; restore the run's config.yaml")
 
-def load_run(path: str | Path, checkpoint: str | None = None) -> Run:
-    """Loads a run's config and model (`model.keras`, else checkpoints/last.keras or `checkpoint`)."""
+
+CHECKPOINTS = ("last", "best")  # --checkpoint names: checkpoints/<name>.keras
+
+
+def _check_matches(path: Path, cfg: RunConfig, model, f: Path) -> None:
+    """The saved config against the loaded model: one line when config.yaml was edited after training."""
+    saved = getattr(model, "cfg", None)  # the ModelConfig the model was built from (stored in the .keras file)
+    keys = ("kind", "architecture", "latent_dim", "filters", "kernel_sizes", "strides", "hidden_units", "likelihood")
+    diffs = [f"model.{k}: config {getattr(cfg.model, k)!r}, model {getattr(saved, k)!r}" for k in keys
+             if saved is not None and hasattr(saved, k) and getattr(saved, k) != getattr(cfg.model, k)]
+    if diffs:
+        raise ValueError(f"{path / CONFIG} no longer matches its model {f} ({'; '.join(diffs)}); "
+                         "restore the run's config.yaml")
+
+
+def load_run(path: str | Path, checkpoint: str | None = None, require_final: bool = False) -> Run:
+    """Loads a run's config and model: `model.keras`, else checkpoints/last.keras; `checkpoint` ("last",
+    "best" or a .keras path) picks one. With `require_final`, an unfinished run (no model.keras) is refused
+    unless a checkpoint is named: results of an earlier checkpoint must be asked for."""
     import keras
 
     import vaelab.models.kinds  # noqa: F401  (registers the serializable classes)
@@ -308,16 +429,27 @@ def load_run(path: str | Path, checkpoint: str | None = None) -> Run:
     path = Path(path)
     cfg = read_run_config(path)
     last = path / "checkpoints" / "last.keras"
-    candidates = [Path(checkpoint)] if checkpoint else [path / MODEL, last]
+    if checkpoint in CHECKPOINTS:
+        candidates = [path / "checkpoints" / f"{checkpoint}.keras"]
+    elif checkpoint:
+        candidates = [Path(checkpoint)]
+    else:
+        candidates = [path / MODEL, last]
+        if require_final and not (path / MODEL).is_file() and last.is_file():
+            raise ValueError(f"{path} has not finished training (no {MODEL}); finish it with `vaelab train "
+                             f"--resume {path}`, or use its latest checkpoint with --checkpoint last")
     for f in candidates:
         if not f.is_file():
             continue
+        digest = file_hash(f)  # an unreadable file: "cannot read (permission denied)", never "damaged"
         try:
-            return Run(path=path, config=cfg, model=keras.saving.load_model(f, compile=False))
+            model = keras.saving.load_model(f, compile=False)
         except Exception as e:  # Keras raises many kinds for a damaged zip
             hint = (f"; the checkpoint {last} is intact: `cp {last} {f}` restores the model from it"
                     if f != last and last.is_file() else "")
             raise ValueError(f"{f}: cannot load the model, the file is damaged "
                              f"({type(e).__name__}: {' '.join(str(e).split())[:160]}){hint}") from None
+        _check_matches(path, cfg, model, f)
+        return Run(path=path, config=cfg, model=model, model_file=f, model_hash=digest)
     raise FileNotFoundError(f"{path}: no trained model found (looked for {[str(c) for c in candidates]}); "
                             "train one with `vaelab train` or resume this run with `vaelab train --resume`")

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def summarize(run_dir: str | Path, root: str | Path | None = None) -> RunRow:
     run_dir = Path(run_dir)
     cfg = runs.read_run_config(run_dir)
     history = runs.read_history(run_dir)
-    metrics = runs.read_metrics(run_dir)
+    metrics = runs.read_metrics(run_dir, strict=True)  # only numbers of the run's current model
     val = [v for v in history.get("val_loss", []) if math.isfinite(v)]
     name = run_dir.name if root is None else (run_dir.relative_to(root).as_posix() or run_dir.name)
     if name == ".":
@@ -63,10 +64,22 @@ def summarize(run_dir: str | Path, root: str | Path | None = None) -> RunRow:
     return RunRow(run_dir, values, cfg.to_dict())
 
 
+def summarize_or_skip(run_dir: str | Path, root: str | Path | None = None) -> RunRow | None:
+    """`summarize`, or None with one warning naming the damaged file (config.yaml, history.csv,
+    metrics.json, an unreadable model) so that one bad run does not hide the others."""
+    try:
+        return summarize(run_dir, root)
+    except (ValueError, OSError) as e:
+        warnings.warn(f"skipping {run_dir}: {' '.join(str(e).split())}", stacklevel=2)
+        return None
+
+
 def collect(root: str | Path) -> list[RunRow]:
-    """Rows for every run directory under `root` (a run directory itself gives one row)."""
+    """Rows for every run directory under `root` (a run directory itself gives one row); damaged runs
+    are skipped with a warning."""
     root = Path(root)
-    return [summarize(d, root) for d in runs.find_run_dirs(root)]
+    rows = [summarize_or_skip(d, root) for d in runs.find_run_dirs(root)]
+    return [r for r in rows if r is not None]
 
 
 def _parse(value: str):

@@ -24,6 +24,7 @@ class Subject:
     train_images: np.ndarray | None = None  # labelled images for the attribute classifier (else `images`)
     train_labels: np.ndarray | None = None
     run_dir: Path | None = None  # where fitted priors live (None: only the standard prior)
+    model_hash: str | None = None  # of the model file (runs.file_hash): what derived results record
 
     @cached_property
     def codes(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -57,11 +58,13 @@ def load_subject(run_dir: str | Path, model=None, limit: int | None = 2000,
 
     if model is None:
         run = runs.load_run(run_dir)
-        cfg, model = run.config, run.model
-    else:
-        cfg = runs.read_run_config(run_dir)
+        cfg, model, digest = run.config, run.model, run.model_hash
+    else:  # just trained and saved: the run's current model file
+        run, cfg, digest = None, runs.read_run_config(run_dir), runs.model_hash(run_dir)
     images, split = load_arrays(cfg.data, "test", limit=limit, fallback="train")
-    subject = Subject(model, images, split.labels, split.label_names, run_dir=Path(run_dir))
+    if run is not None:
+        run.check_images(images)
+    subject = Subject(model, images, split.labels, split.label_names, run_dir=Path(run_dir), model_hash=digest)
     if split.labels is not None and classifier_limit != 0:
         train_images, train_split = load_arrays(cfg.data, "train", limit=classifier_limit)
         subject.train_images, subject.train_labels = train_images, train_split.labels

@@ -20,6 +20,9 @@ class Evaluate:
         p.add_argument("--no-inception", action="store_true", help="skip the standard FID/KID/precision-recall")
         p.add_argument("--fid-samples", type=int, default=10_000,
                        help="generated and reference images for the standard scores (default 10000, the protocol)")
+        p.add_argument("--checkpoint", choices=("last", "best"), default=None,
+                       help="evaluate checkpoints/<name>.keras instead of model.keras; needed for a run that has "
+                            "not finished (its numbers describe that checkpoint, not the resumed model)")
         p.add_argument("--prior", default="auto",
                        help="prior of the generated samples: standard, a fitted kind (gmm, ...) or auto "
                             "(the newest fitted, else standard)")
@@ -31,7 +34,7 @@ class Evaluate:
         opts = EvalOptions(split=args.split, k=args.k, limit=args.limit, seed=args.seed,
                            frechet=not args.no_fid, inception=not (args.no_fid or args.no_inception),
                            fid_samples=args.fid_samples, prior=args.prior)
-        result = evaluate_run_dir(args.run_dir, opts)
+        result = evaluate_run_dir(args.run_dir, opts, checkpoint=args.checkpoint)
         print(result.table())
         print(f"metrics written to {result.metrics_path} (section 'evaluation')")
         return 0

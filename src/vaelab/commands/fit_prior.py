@@ -21,6 +21,9 @@ class FitPrior:
         p.add_argument("--epochs", type=int, default=10, help="pixelcnn: training epochs of the prior (default 10)")
         p.add_argument("--limit", type=int, default=None, help="fit on the first N training images only")
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        p.add_argument("--checkpoint", choices=("last", "best"), default=None,
+                       help="gmm/vae2: fit to the codes of checkpoints/<name>.keras; needed for a run that has not "
+                            "finished training")
 
     @staticmethod
     def run(args) -> int:
@@ -28,6 +31,9 @@ class FitPrior:
         from vaelab.priors import PRIORS, fit_prior
 
         if args.kind in CODE_PRIORS:
+            if args.checkpoint:
+                raise ValueError(f"--checkpoint: --kind {args.kind} saves the prior into model.keras, so it needs a "
+                                 "finished run; finish it with `vaelab train --resume RUN`, then drop --checkpoint")
             path, info = fit_code_prior(args.run_dir, args.kind, epochs=args.epochs, limit=args.limit, seed=args.seed)
             print(f"{args.kind} prior fitted on {info['codes']} code grids, {info['epochs']} epochs in all; "
                   f"last epoch -log p(codes) {info['nll'][-1]:.2f} nats/grid; saved in {path}")
@@ -36,6 +42,7 @@ class FitPrior:
             choices = [k for k in PRIORS.names() if k != "standard"] + list(CODE_PRIORS)
             raise ValueError(f"--kind: unknown prior {args.kind!r}; choose from {choices}")
         options = {"components": args.components} if args.components is not None else {}
-        path = fit_prior(args.run_dir, args.kind, limit=args.limit, seed=args.seed, **options)
+        path = fit_prior(args.run_dir, args.kind, limit=args.limit, seed=args.seed, checkpoint=args.checkpoint,
+                         **options)
         print(f"{args.kind} prior fitted: {path} (+ {path.with_suffix('.npz').name})")
         return 0

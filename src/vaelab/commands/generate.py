@@ -44,7 +44,7 @@ class Generate:
         if args.out:
             check_png_path(args.out, "--out")
         run = load_run(args.run_dir)
-        prior = resolve(run.path, args.prior, run.model.latent_dim)
+        prior = resolve(run.path, args.prior, run.model.latent_dim, model_hash=run.model_hash)
         given = ""
         if args.condition is not None:
             if not run.model.needs_labels:

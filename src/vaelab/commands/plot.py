@@ -38,6 +38,7 @@ class Plot:
         from pathlib import Path
 
         from vaelab.analysis import FIGURES, Options, load_subject, make_view
+        from vaelab.plots import savefig
 
         names = args.what or ["latent"]
         names = FIGURES.names() if "all" in names else names
@@ -51,12 +52,15 @@ class Plot:
         subject = load_subject(args.run_dir, limit=args.limit,
                                classifier_limit=2000 if "arithmetic" in names else 0)
         single = args.out and args.out.endswith(".png") and len(names) == 1
+        if args.out and not single and Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ValueError(f"--out: {args.out} is a file; give a folder for the figures, or a file name ending "
+                             "in .png for a single figure")
         out_dir = Path(args.out).parent if single else Path(args.out or Path(args.run_dir) / "figures")
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
             view = make_view(name, subject, opts)
             path = Path(args.out) if single else out_dir / f"{name}.png"
-            view.figure.savefig(path, dpi=100, bbox_inches="tight")
+            savefig(view.figure, path, dpi=100, bbox_inches="tight")
             print(f"{name}: {path}" + (f"  ({view.caption})" if view.caption else ""))
         return 0
 

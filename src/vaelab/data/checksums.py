@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
+
+from vaelab.atomic import write_atomic
 
 # name -> (size in bytes, md5); FULL_BATCH: any size of a whole 10,000-image CIFAR batch
 FULL_BATCH = -1
@@ -83,9 +84,7 @@ def _save_marker(key: str, value: list) -> None:
         markers[key] = value
         p = _marker_path()
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(markers, indent=0))
-        tmp.replace(p)
+        write_atomic(p, json.dumps(markers, indent=0))
     except OSError:
         pass  # a read-only home only costs a re-check next run
 

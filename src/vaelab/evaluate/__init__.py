@@ -72,6 +72,7 @@ def evaluate_model(
     run_dir: Path | None = None,
     train: tuple | None = None,
     frechet_images=None,
+    model_hash: str | None = None,
 ) -> dict:
     """The `evaluation` section for `model` on `images` (N, H, W, C) in [0, 1] (continuous).
 
@@ -85,7 +86,7 @@ def evaluate_model(
     x = evaluation_images(images, binarize, opts.seed)
     proper, label = pixel_protocol(binarize, model.likelihood)
     ctx = Context(model=model, images=images, x=x, binarize=binarize, opts=opts, proper=proper, label=label,
-                  run_dir=run_dir, train=train, frechet_images=frechet_images)
+                  run_dir=run_dir, train=train, frechet_images=frechet_images, model_hash=model_hash)
     out: dict = {
         "split": opts.split,
         "n_images": int(len(x)),
@@ -108,19 +109,27 @@ def evaluate_model(
     return out
 
 
-def evaluate_run_dir(run_dir: str | Path, opts: EvalOptions | None = None) -> EvalResult:
-    """Loads a run, evaluates it on `opts.split` and merges the results into its metrics.json."""
+def evaluate_run_dir(run_dir: str | Path, opts: EvalOptions | None = None,
+                     checkpoint: str | None = None) -> EvalResult:
+    """Loads a run, evaluates it on `opts.split` and merges the results into its metrics.json, recording the
+    hash of the model file they come from. An unfinished run (no model.keras) needs `checkpoint` ("last",
+    "best"): its numbers would describe a model that --resume replaces. A damaged metrics.json is replaced
+    (with a warning)."""
     from vaelab.data import load_arrays
 
     opts = opts or EvalOptions()
-    run = runs.load_run(run_dir)
+    run = runs.load_run(run_dir, checkpoint=checkpoint, require_final=True)
     cfg = run.config
     images, _ = load_arrays(cfg.data, opts.split, limit=opts.limit)
+    run.check_images(images)
     train = None
     if opts.frechet and run.model.has_prior:
         train_images, train_split = load_arrays(cfg.data, "train", limit=20_000)
         train = (train_images, train_split.labels)
-    values = evaluate_model(run.model, images, cfg.data.binarize, opts, run.path, train)
+    values = evaluate_model(run.model, images, cfg.data.binarize, opts, run.path, train, model_hash=run.model_hash)
+    values[runs.MODEL_HASH] = run.model_hash  # the model these numbers describe (readers check it)
+    values["checkpoint"] = run.model_file.relative_to(run.path).as_posix() if run.model_file.is_relative_to(
+        run.path) else str(run.model_file)
     values["run"] = {
         "dataset": cfg.data.name,
         "binarize": cfg.data.binarize,
@@ -128,7 +137,7 @@ def evaluate_run_dir(run_dir: str | Path, opts: EvalOptions | None = None) -> Ev
         "beta_config": cfg.loss.beta,
         "beta_schedule": cfg.loss.beta_schedule,
     }
-    runs.update_metrics(run.path, SECTION, values)
+    runs.update_metrics(run.path, SECTION, values, model_hash=run.model_hash, damaged="replace")
     return EvalResult(values, run.path / runs.METRICS, values["notes"])
 
 
@@ -138,6 +147,8 @@ def format_table(m: dict) -> str:
         ("images", f"{m['n_images']} ({m['split']})", m["pixels"]),
         ("likelihood", m["model"]["likelihood"], m["likelihood_label"]),
     ]
+    if m.get("checkpoint"):
+        rows.insert(0, ("model file", m["checkpoint"], "the weights these numbers describe"))
     for name in ordered():
         if name in m:
             rows += SECTIONS.get(name).rows(m[name])

@@ -30,7 +30,7 @@ class Frechet:
         opts, out = ctx.opts, {}
         images = ctx.images if ctx.frechet_images is None else ctx.frechet_images
         n = len(images)
-        prior = priors.resolve(ctx.run_dir, opts.prior, ctx.model.latent_dim)
+        prior = priors.resolve(ctx.run_dir, opts.prior, ctx.model.latent_dim, model_hash=ctx.model_hash)
         generated = priors.decode_samples(ctx.model, prior, n, seed=opts.seed)  # decoder means at prior draws
         try:
             feats = ClassifierFeatures.load_or_train(Path(ctx.run_dir) / CACHE, *ctx.train, seed=opts.seed)

@@ -41,6 +41,7 @@ class Context:
     run_dir: Path | None = None
     train: tuple | None = None  # (train images, train labels) for the feature classifier
     frechet_images: np.ndarray | None = None  # reference images for Fréchet distances (default: images)
+    model_hash: str | None = None  # of the model file (runs.file_hash): fitted priors must match it
     notes: list[str] = field(default_factory=list)
     _elbo: dict | None = None
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from vaelab.atomic import save_model_atomic
+
 CLASSIFIER_FILE = "feature_classifier.keras"
 
 
@@ -74,12 +76,7 @@ class ClassifierFeatures:
                               stacklevel=2)
         model = train_classifier(train_images, train_labels, seed=seed)
         f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(".tmp." + f.name)
-        try:
-            model.save(tmp)
-            tmp.replace(f)
-        finally:
-            tmp.unlink(missing_ok=True)
+        save_model_atomic(model, f)
         return cls(model)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from vaelab.atomic import write_atomic
 from vaelab.metrics.features import FeatureUnavailable
 
 INSTALL = 'pip install "vaelab[fid]"'
@@ -143,9 +143,7 @@ def cached_features(images: np.ndarray, key: str, verbose: bool = False) -> np.n
         return old_f[: len(digests)]
     new = np.concatenate([old_f[:p], features(u8[p:], label=key, verbose=verbose)])
     f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_name(f".{f.stem}.tmp.npz")
-    np.savez(tmp, digests=digests, features=new)
-    os.replace(tmp, f)
+    write_atomic(f, lambda fh: np.savez(fh, digests=digests, features=new))
     return new
 
 

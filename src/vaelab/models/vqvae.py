@@ -267,7 +267,7 @@ def fit_code_prior(run_dir, kind: str = "pixelcnn", epochs: int = 10, limit: int
         raise ValueError(f"--kind: unknown code prior {kind!r}; choose from {list(CODE_PRIORS)}")
     if epochs < 1:
         raise ValueError(f"--epochs: expected at least 1, received {epochs}")
-    run = runs.load_run(run_dir)
+    run = runs.load_run(run_dir, require_final=True)  # it writes model.keras: never from a checkpoint
     if not isinstance(run.model, VQVAE):
         raise ValueError(f"--kind {kind}: a prior over a code grid needs model.kind 'vqvae'; {run_dir} is "
                          f"model.kind {run.model.kind!r}")

@@ -6,9 +6,10 @@ A fitted prior is two plain-value files next to the model: `prior_<kind>.npz` (a
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,54 +56,96 @@ def prior_files(run_dir: str | Path, kind: str) -> tuple[Path, Path]:
     return Path(run_dir) / f"prior_{kind}.npz", Path(run_dir) / f"prior_{kind}.json"
 
 
-def save_prior(prior: Prior, run_dir: str | Path) -> Path:
-    """Writes prior_<kind>.npz then prior_<kind>.json (each via a temp file + rename); returns the JSON."""
-    from vaelab.runs import write_atomic
+def save_prior(prior: Prior, run_dir: str | Path, model_hash: str | None = None) -> Path:
+    """Writes prior_<kind>.npz then prior_<kind>.json (each atomically); returns the JSON. The JSON records
+    `model_hash`, the hash of the model file whose codes the prior was fitted to."""
+    from vaelab.atomic import write_atomic
+    from vaelab.runs import MODEL_HASH
 
     arrays_file, info_file = prior_files(run_dir, prior.kind)
-    tmp = arrays_file.with_name(f".{arrays_file.stem}.tmp.npz")
-    np.savez(tmp, **prior.to_arrays())
-    os.replace(tmp, arrays_file)
+    buf = io.BytesIO()
+    np.savez(buf, **prior.to_arrays())
+    write_atomic(arrays_file, buf.getvalue())
     info = {"kind": prior.kind, "latent_dim": prior.latent_dim, **prior.info}
+    if model_hash is not None:
+        info[MODEL_HASH] = model_hash
     write_atomic(info_file, json.dumps(info, indent=2, default=float))
     return info_file
 
 
-def load_prior(run_dir: str | Path, kind: str) -> Prior:
+def _read_info(info_file: Path) -> dict:
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{info_file} is damaged ({' '.join(str(e).split())[:80]}); refit the prior with: "
+                         f"vaelab fit-prior {info_file.parent} --kind {info_file.stem[len('prior_'):]}") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{info_file} is damaged (expected a JSON object); refit the prior with vaelab fit-prior")
+    return info
+
+
+def load_prior(run_dir: str | Path, kind: str, model_hash: str | None = None) -> Prior:
+    """The fitted prior of `kind`; a ValueError when it was fitted to another model than `model_hash`."""
+    from vaelab.runs import is_current
+
     cls = PRIORS.get(kind)
     arrays_file, info_file = prior_files(run_dir, kind)
     if not (arrays_file.is_file() and info_file.is_file()):
         raise FileNotFoundError(f"{run_dir}: no fitted {kind!r} prior ({info_file.name} and {arrays_file.name}); "
                                 f"fit one with: vaelab fit-prior {run_dir} --kind {kind}")
-    info = json.loads(info_file.read_text())
-    with np.load(arrays_file, allow_pickle=False) as z:
-        return cls.from_arrays(dict(z), info)
+    info = _read_info(info_file)
+    if model_hash is not None and not is_current(info, model_hash):
+        raise ValueError(f"{info_file} was fitted to another model than the run's current one (the run was "
+                         f"resumed, overwritten or refitted since); refit it with: vaelab fit-prior {run_dir} "
+                         f"--kind {kind}")
+    try:
+        with np.load(arrays_file, allow_pickle=False) as z:
+            return cls.from_arrays(dict(z), info)
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"{arrays_file} is damaged ({type(e).__name__}); refit the prior with: "
+                         f"vaelab fit-prior {run_dir} --kind {kind}") from None
 
 
-def fitted_priors(run_dir: str | Path | None) -> list[str]:
-    """Kinds with a fitted prior in the run directory, most recently fitted first."""
+def fitted_priors(run_dir: str | Path | None, model_hash: str | None = None) -> list[str]:
+    """Kinds with a fitted prior in the run directory, most recently fitted first; with `model_hash`, those
+    fitted to another model are left out (with a warning)."""
+    from vaelab.runs import is_current
+
     if run_dir is None or not Path(run_dir).is_dir():
         return []
     found = [f for f in Path(run_dir).glob("prior_*.json") if f.stem[len("prior_"):] in PRIORS]
     found = [f for f in found if prior_files(run_dir, f.stem[len("prior_"):])[0].is_file()]
+    if model_hash is not None:
+        stale = [f for f in found if not is_current(_read_info(f), model_hash)]
+        for f in stale:
+            warnings.warn(f"{f} was fitted to another model than the run's current one; ignoring it (refit it "
+                          f"with vaelab fit-prior {run_dir} --kind {f.stem[len('prior_'):]})", stacklevel=3)
+        found = [f for f in found if f not in stale]
     return [f.stem[len("prior_"):] for f in sorted(found, key=lambda f: f.stat().st_mtime, reverse=True)]
 
 
-def resolve(run_dir: str | Path | None, name: str, latent_dim: int) -> Prior:
-    """The prior called `name` for a run: "standard", a fitted kind, or "auto" (newest fitted, else standard)."""
+def resolve(run_dir: str | Path | None, name: str, latent_dim: int, model_hash: str | None = None) -> Prior:
+    """The prior called `name` for a run: "standard", a fitted kind, or "auto" (newest fitted, else standard).
+    A fitted prior must come from the model hashed `model_hash` (default: the run's current model file)."""
+    if model_hash is None and run_dir is not None and name != "standard":
+        from vaelab.runs import model_hash as current_hash
+
+        model_hash = current_hash(run_dir) if Path(run_dir).is_dir() else None
     if name == AUTO:
-        fitted = fitted_priors(run_dir)
+        fitted = fitted_priors(run_dir, model_hash)
         name = fitted[0] if fitted else "standard"
     cls = PRIORS.get(name)
-    prior = cls(latent_dim) if name == "standard" else load_prior(run_dir, name)
+    prior = cls(latent_dim) if name == "standard" else load_prior(run_dir, name, model_hash)
     if prior.latent_dim != latent_dim:
         raise ValueError(f"prior_{name}.json: latent_dim {prior.latent_dim} does not match the model's "
                          f"{latent_dim}; refit it with: vaelab fit-prior {run_dir} --kind {name}")
     return prior
 
 
-def fit_prior(run_dir: str | Path, kind: str, limit: int | None = None, seed: int = 0, **options) -> Path:
-    """Encodes the run's training images (z = z_mean), fits `kind` to the codes and saves it next to the model."""
+def fit_prior(run_dir: str | Path, kind: str, limit: int | None = None, seed: int = 0,
+              checkpoint: str | None = None, **options) -> Path:
+    """Encodes the run's training images (z = z_mean), fits `kind` to the codes and saves it next to the model
+    (recording the model's hash). An unfinished run needs `checkpoint` ("last"), as in `evaluate_run_dir`."""
     from vaelab import runs
     from vaelab.data import load_arrays
     from vaelab.evaluate import evaluation_images
@@ -111,11 +154,12 @@ def fit_prior(run_dir: str | Path, kind: str, limit: int | None = None, seed: in
         raise ValueError("--kind: 'standard' is N(0, I) and needs no fitting; choose from "
                          f"{[k for k in PRIORS.names() if k != 'standard']}")
     cls = PRIORS.get(kind)
-    run = runs.load_run(run_dir)
+    run = runs.load_run(run_dir, checkpoint=checkpoint, require_final=True)
     if run.model.code_priors:
         raise ValueError(f"--kind {kind}: model.kind {run.model.kind!r} has discrete codes, not a continuous z_mean; "
                          f"choose from {list(run.model.code_priors)}")
     images, _ = load_arrays(run.config.data, "train", limit=limit)
+    run.check_images(images)
     x = evaluation_images(images, run.config.data.binarize, seed)  # the pixels the encoder was trained on
     t0 = time.perf_counter()
     z_mean, _ = run.model.encode(x)  # (N, D)
@@ -127,8 +171,9 @@ def fit_prior(run_dir: str | Path, kind: str, limit: int | None = None, seed: in
         "fitted_on": f"z_mean of the first {len(z_mean)} {run.config.data.name} training images",
         "n_fit": int(len(z_mean)), "seed": seed, "fit_seconds": round(time.perf_counter() - t0, 2),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "model_file": run.model_file.name,
     })
-    return save_prior(prior, run.path)
+    return save_prior(prior, run.path, run.model_hash)
 
 
 def label(model, prior: Prior) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from vaelab import yamlio
 from vaelab.config import ConfigError, RunConfig, load_config
 from vaelab.sweep import specs
 
@@ -39,7 +40,6 @@ TYPES = ("log_float", "float", "int", "categorical", "grid")
 HISTORY = ("loss", "reconstruction_loss", "kl_loss", "beta", "time")
 HISTORY_COLUMNS = HISTORY + tuple(f"val_{c}" for c in HISTORY if c not in ("beta", "time"))
 TOP_KEYS = ("name", "base", "set", "space", "objective", "trials", "pruner", "sampler")
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 class SpecError(ValueError):
@@ -143,7 +143,11 @@ def load_spec(name_or_path: str | Path, extra_sets: list[str] | None = None, tri
     """Reads and validates a spec (a file or a shipped name); `extra_sets` are appended to its `set:`."""
     path = resolve_spec(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yamlio.load(path.read_text(encoding="utf-8")) or {}  # YAML 1.2 numbers: 1e-4 is a float
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a text (UTF-8) file; a sweep spec is a YAML file (docs/sweeps.md)") from None
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read it ({e.strerror})") from None
     except yaml.YAMLError as e:
         raise SpecError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(raw, dict):
@@ -206,8 +210,8 @@ def parse_spec(raw: dict, path: Path | None = None, extra_sets: list[str] | None
 
 
 def _number(v: Any) -> Any:
-    """YAML reads 1e-4 (no dot) as text; such strings are taken as the number they spell."""
-    if isinstance(v, str) and _NUMBER.fullmatch(v.strip()):
+    """Strings that spell a number (a quoted "1e-4", a spec built in code) as that number (`yamlio.FLOAT`)."""
+    if isinstance(v, str) and yamlio.FLOAT.fullmatch(v.strip()):
         return float(v)
     return v
 
