@@ -68,11 +68,11 @@ def draw(name: str, s: Subject, o: Options | None = None) -> View:
     if reason:
         raise Skipped(f"figure {name!r} does not apply to this run: it {reason}")
     if len(s.images) == 0:
-        raise Skipped(f"figure {name!r}: no test images to draw from")
+        raise Skipped(f"figure {name!r} skipped: no test images to draw from")
     try:
         return FIGURES.get(name)(s, o or Options())
-    except latent.DegenerateCodes as e:
-        raise Skipped(f"figure {name!r}: {e}") from None
+    except (Skipped, latent.DegenerateCodes) as e:  # the inputs cannot give this figure
+        raise Skipped(f"figure {name!r} skipped: {e}") from None
 
 
 def draw_all(s: Subject, o: Options | None = None, names: list[str] | None = None
@@ -132,7 +132,8 @@ def latent_view(s: Subject, o: Options) -> View:
             try:
                 panels[latent.PROJECTIONS.info(m)["title"]] = latent.project_2d(z[idx], m, o.seed)
             except latent.DegenerateCodes as e:
-                notes.append(f"{latent.PROJECTIONS.info(m)['title']} panel skipped: {e}")
+                title = latent.PROJECTIONS.info(m)["title"]
+                notes.append(f"{title} panel skipped: {str(e).removeprefix(title + ': ')}")
         fig = plots.plot_latent_scatter(panels, colours, names, axis_labels=("component 1", "component 2"))
     r95 = stats["radius_95"]
     fig.suptitle(f"test z_mean ({len(idx)} points, D={d}); 95% of codes within |z| < {r95:.2f}", fontsize=10)
@@ -307,6 +308,9 @@ def arithmetic_view(s: Subject, o: Options) -> View:
     for name in chosen:
         idx, originals, edits = arithmetic.attribute_edit(s.model, s.images, attrs, names, name, vectors,
                                                           o.factors, n=200)
+        if not all(np.isfinite(imgs).all() for imgs in edits.values()):
+            notes.append(f"{name}: the decoder returns NaN for the edited codes")
+            continue
         base = edits[0.0] if 0.0 in edits else edits[min(edits)]  # the plain reconstruction if asked for
         scores = {f"x{f:g}": float(np.mean(clf.predict_proba(imgs, name))) for f, imgs in edits.items()}
         p_orig = float(np.mean(clf.predict_proba(originals, name)))
@@ -318,6 +322,8 @@ def arithmetic_view(s: Subject, o: Options) -> View:
         for f, imgs in edits.items():
             rows[f"{name}: {f:+g} v"] = imgs[: min(o.n, 8)]
         lines.append(f"{name}: p {shift['p_before']:.2f} -> {shift['p_after']:.2f}")
+    if not rows:
+        raise Skipped("; ".join(notes))
     if o.combo:
         rows_c, metrics["combination"], note = _combination(s, o, names, vectors, clf_images, clf_attrs)
         rows.update(rows_c)
