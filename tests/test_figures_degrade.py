@@ -191,3 +191,30 @@ def test_comparison_page_degrades(models, tmp_path, monkeypatch):
     assert any("training curves skipped" in m for m in lines)
     text = out.read_text()
     assert "latent codes" in text and "NaN codes: latent codes skipped" in text
+
+
+# ---------------------------------------------------------------------------- the run report
+
+
+def test_report_of_nan_codes_is_written_with_one_line_per_skipped_figure(tmp_path):
+    import json
+
+    from helpers import tiny_config
+
+    from vaelab.report import build_report, history_figure
+    from vaelab.train import fit
+
+    result = fit(tiny_config(tmp_path, train={"epochs": 1}))
+    model = Codes(result.model, CASES["NaN codes"][0])
+    with pytest.warns(UserWarning) as record:
+        path = build_report(result.run_dir, model=model, limit=32)
+    lines = [str(w.message) for w in record if "figure" in str(w.message)]
+    skipped = {"latent", "histograms", "interpolate", "path", "arithmetic"}
+    assert all(_one_line(m) for m in lines) and len(lines) == len(skipped)
+    assert all(any(f"figure '{n}' skipped" in m for m in lines) for n in skipped)
+    figures = {p.stem for p in (result.run_dir / "figures").glob("*.png")}
+    assert figures == {"training", "recon", "samples", "manifold"}
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())["figures"]
+    assert metrics["errors"] == {} and sorted(metrics["skipped"]) == sorted(lines)
+    assert "figure &#x27;latent&#x27; skipped" in path.read_text()
+    assert history_figure({"epoch": [0.0], "time": [1.0]})[1].startswith("figure 'training' skipped: history")
