@@ -73,7 +73,7 @@ class Plot:
             view.figure.savefig(path, dpi=100, bbox_inches="tight")
             print(f"{name}: {path}" + (f"  ({view.caption})" if view.caption else ""))
             for note in view.notes:
-                print(f"vaelab plot: figure {name}: left out {note}", file=sys.stderr)
+                print(f"vaelab plot: figure {name}: {note}", file=sys.stderr)
         for why in skipped.values():
             print(f"vaelab plot: skipped {why}", file=sys.stderr)
         for name, err in errors.items():
