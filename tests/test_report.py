@@ -82,3 +82,25 @@ def test_cli_plot_generate_report(vae_run, tmp_path, capsys):
     assert "report.html" in capsys.readouterr().out
     assert main(["plot", run, "--what", "bogus"]) == 2
     assert "unknown figure 'bogus'; choose from" in capsys.readouterr().err
+
+
+def test_plot_all_on_an_unconditional_run_draws_what_applies_and_says_what_it_skipped(vae_run, tmp_path, capsys):
+    from vaelab.analysis.views import FIGURES
+
+    out = tmp_path / "figs"
+    assert main(["plot", str(vae_run.run_dir), "--what", "all", "--out", str(out), "-n", "4", "--grid", "3",
+                 "--limit", "32"]) == 0
+    assert {p.stem for p in out.glob("*.png")} == set(FIGURES.names()) - {"conditional"}
+    err = capsys.readouterr().err
+    assert "skipped figure 'conditional' does not apply to this run: it needs a conditional model" in err
+
+
+@pytest.mark.parametrize("what", [["conditional"], ["latent", "conditional"]])
+def test_plot_of_a_figure_that_cannot_apply_is_one_line_exit_2_nothing_written(vae_run, tmp_path, capsys, what):
+    out = tmp_path / "nothing"
+    argv = ["plot", str(vae_run.run_dir), "--out", str(out), "--limit", "32"]
+    assert main(argv + [a for w in what for a in ("--what", w)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vaelab plot: error: --what conditional: ")
+    assert "needs a conditional model" in err[0] and "figures that apply: [" in err[0]
+    assert not out.exists()

@@ -149,3 +149,68 @@ def test_a_diverged_trial_counts_and_is_marked(tmp_path):
     run_dir = Path(t.user_attrs["run_dir"])
     if run_dir.is_dir():  # vaelab.train removes the run directory when no epoch finished
         assert runs.run_status(run_dir) == "diverged" and runs.read_trial(run_dir)["status"] == "diverged"
+
+
+@pytest.mark.parametrize("objective, field, expected", [
+    ({"metric": "evaluation.nonexistent.thing"}, "objective.metric", "a metrics.json path evaluation.SECTION.KEY"),
+    ({"metric": "evaluation.iwae"}, "objective.metric", "with SECTION one of ["),
+    ({"metric": "iwae.nll", "evaluate": {"k": -5}}, "objective.evaluate.k", "an integer >= 1"),
+    ({"metric": "iwae.nll", "evaluate": {"limit": 0}}, "objective.evaluate.limit", "an integer >= 1"),
+    ({"metric": "iwae.nll", "evaluate": {"frechet": "yes"}}, "objective.evaluate.frechet", "true or false"),
+    ({"metric": "iwae.nll", "evaluate": {"fid_samples": 1.5}}, "objective.evaluate.fid_samples", "an integer"),
+])
+def test_a_spec_is_checked_whole_before_any_folder_is_made(tmp_path, capsys, objective, field, expected):
+    path = write_spec(tmp_path, space={"loss.beta": {"type": "categorical", "choices": [0.5]}}, trials=1,
+                      objective=objective)
+    assert main(["sweep", str(path), "--dir", str(tmp_path / "sw")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{field}: expected " in err[0] and expected in err[0], err
+    assert not (tmp_path / "sw").exists()
+
+
+def test_metric_paths_of_every_evaluation_section_are_accepted(tmp_path):
+    from vaelab.evaluate.sections import SECTIONS
+
+    for name in SECTIONS.names():
+        for metric in (f"evaluation.{name}.x", f"{name}.x"):
+            path = write_spec(tmp_path, space={"loss.beta": {"type": "categorical", "choices": [0.5]}}, trials=1,
+                              objective={"metric": metric})
+            assert load_spec(path).objective.metric == metric
+
+
+def test_evaluate_refuses_bad_options_before_loading_the_run(tmp_path, capsys):
+    from vaelab.evaluate import EvalOptions
+
+    assert EvalOptions().problems() == {}
+    assert set(EvalOptions(k=0, limit=0, frechet="yes", split="val").problems()) == {"k", "limit", "frechet", "split"}
+    assert main(["evaluate", str(tmp_path / "no_run"), "--k", "-5"]) == 2
+    assert "k: expected an integer >= 1 (importance samples per image), received -5" in capsys.readouterr().err
+
+
+def test_a_storage_that_cannot_open_leaves_no_sweep_folder(tmp_path, capsys, monkeypatch):
+    import vaelab.sweep.storage
+
+    monkeypatch.setattr(vaelab.sweep.storage.time, "sleep", lambda s: None)  # no waiting between the retries
+    path = write_spec(tmp_path, space={"loss.beta": {"type": "categorical", "choices": [0.5]}}, trials=1)
+    assert main(["sweep", str(path), "--dir", str(tmp_path / "sw"), "--storage", "nosuchdb://u@h/db"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--storage nosuchdb://u@h/db: cannot open it" in err[0]
+    assert not (tmp_path / "sw").exists()
+
+
+def test_a_lost_worker_is_reported_in_the_summary_not_raised(tmp_path, capsys, monkeypatch):
+    import vaelab.sweep.worker as worker
+
+    class Killed:  # a child worker that was killed with kill -9
+        def __init__(self, *a, **k):
+            pass
+
+        def wait(self):
+            return -9
+
+    monkeypatch.setattr(worker.subprocess, "Popen", Killed)
+    path = write_spec(tmp_path, space={"loss.beta": {"type": "categorical", "choices": [0.5]}}, trials=1)
+    assert main(["sweep", str(path), "--dir", str(tmp_path / "sw"), "--workers", "2", "--no-compare"]) == 0
+    out = capsys.readouterr().out
+    assert "lost: worker 1 was killed by SIGKILL; its trials were retried by the other workers" in out
+    assert "best: trial 0" in out

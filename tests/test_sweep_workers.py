@@ -128,3 +128,26 @@ def test_workers_on_two_machines_share_one_postgresql_study(tmp_path, postgres_u
     out = tmp_path / "page.html"
     assert main(["compare", "--sweep", str(tmp_path / "machine0"), "-o", str(out), "--limit", "32"]) == 0
     assert all(f"trial {t.number}: beta=" in out.read_text() for t in complete)
+
+
+def test_a_killed_child_worker_is_a_summary_line_and_the_sweep_completes(tmp_path):
+    values = GRID[:4]
+    spec, sweep_dir = grid_spec(tmp_path, values, epochs=3), tmp_path / "sw"
+    proc = subprocess.Popen(sweep_cmd(spec, sweep_dir, "--workers", "2"), env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline, child = time.time() + 300, None
+    while time.time() < deadline and proc.poll() is None and child is None:
+        time.sleep(0.5)
+        try:
+            trials = journal_study(sweep_dir, "grid").get_trials()
+        except (KeyError, FileNotFoundError, OSError):  # the study is not created yet
+            continue
+        pids = {t.system_attrs.get("vaelab_worker", {}).get("pid") for t in trials if t.state == TrialState.RUNNING}
+        child = next((p for p in pids if p and p != proc.pid), None)
+    assert child, "no child worker took a trial"
+    os.kill(child, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-2000:]
+    assert "lost: worker 1 was killed by SIGKILL; its trials were retried by the other workers" in out
+    assert "Traceback" not in out
+    assert_exact_grid(journal_study(sweep_dir, "grid"), values)

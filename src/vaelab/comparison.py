@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,9 +87,17 @@ def model_figures(entries: list[Entry], limit: int = 500, n: int = 10, seed: int
         return [], notes
     subjects = [s for _, s in loaded]
     shared = _same_data(subjects) and len({s.images.shape[1:] for s in subjects}) == 1
-    panels, boxes, two_d = {}, {}, True
+    panels, boxes, two_d, dropped = {}, {}, True, False
     for e, s in loaded:
-        z = s.codes[0]  # (N, D) test z_mean
+        try:
+            ok, note = latent.finite_rows(s.codes[0])
+        except latent.DegenerateCodes as err:
+            notes.append(f"{e.label}: latent codes skipped ({err})")
+            continue
+        if note:
+            notes.append(f"{e.label}: {note}")
+            dropped = True
+        z = s.codes[0][ok]  # (N, D) finite test z_mean
         stats = latent.confinement_stats(z)
         e.values["radius_95"] = stats["radius_95"]
         e.values["box"] = " x ".join(f"[{a:.1f}, {b:.1f}]" for a, b in zip(stats["min"][:2], stats["max"][:2],
@@ -98,12 +107,15 @@ def model_figures(entries: list[Entry], limit: int = 500, n: int = 10, seed: int
         panels[e.label] = z[idx] if z.shape[1] == 2 else latent.project_2d(z[idx], "pca", seed)
         if z.shape[1] == 2:
             boxes[e.label] = (stats["min"], stats["max"], stats["radius_95"])
-    colours, names, what = subjects[0].colour_labels() if shared else (None, None, "")
+    colours, names, what = subjects[0].colour_labels() if shared and not dropped else (None, None, "")
     if colours is not None:
         colours = colours[latent.subsample(len(subjects[0].images), 2000, seed)]
-    figures = [("latent codes", f"Test z_mean per run ({'shared axes' if two_d else 'PCA where D > 2'}); "
-                f"colour: {what or 'none'}. Dashed: bounding box; red circle: radius holding 95% of the codes.",
-                png_bytes(plots.plot_latent_scatter(panels, colours, names, share_axes=two_d, boxes=boxes)))]
+    figures = []
+    if panels:
+        figures.append(("latent codes", f"Test z_mean per run ({'shared axes' if two_d else 'PCA where D > 2'}); "
+                        f"colour: {what or 'none'}. Dashed: bounding box; red circle: radius holding 95% of the "
+                        "codes.", png_bytes(plots.plot_latent_scatter(panels, colours, names, share_axes=two_d,
+                                                                      boxes=boxes))))
     same_shape = len({s.images.shape[1:] for s in subjects}) == 1
     if same_shape:
         rows = {e.label: s.model.sample(n, std=1.0, seed=seed) for e, s in loaded}
@@ -148,8 +160,13 @@ def build_compare(run_dirs: list[str | Path], out: str | Path, title: str | None
     histories = {e.label: runs.read_history(e.path) for e in entries[:MAX_FIGURE_RUNS]}
     figures, notes = model_figures(entries, limit)
     if any(histories.values()):
-        figures.insert(0, ("training curves", "Per-epoch curves of every run (history.csv).",
-                           png_bytes(plots.plot_history_overlay(histories))))
+        try:
+            figures.insert(0, ("training curves", "Per-epoch curves of every run (history.csv).",
+                               png_bytes(plots.plot_history_overlay(histories))))
+        except ValueError as e:  # histories without any curve (runs stopped before an epoch ended)
+            notes.insert(0, f"training curves skipped: {e}")
+    for note in notes:
+        warnings.warn(note, stacklevel=1)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     page = render(title or f"vaelab comparison of {len(entries)} runs", entries, figures, notes,

@@ -14,28 +14,39 @@ import html
 import io
 import json
 import time
+import warnings
 from pathlib import Path
 
 from vaelab import plots, runs
 from vaelab.analysis.subject import Subject, load_subject
-from vaelab.analysis.views import FIGURES, Options, View
+from vaelab.analysis.views import Options, View, draw_all, unfit_reason
 from vaelab.atomic import write_atomic
 from vaelab.runs import read_history
 
 REPORT = "report.html"
 
 
-def report_views(subject: Subject, options: Options) -> tuple[list[View], dict[str, str]]:
-    """Every registered figure that fits the subject; failures are collected, not raised."""
-    views, errors = [], {}
-    for name in FIGURES.names():
-        if not FIGURES.info(name)["fits"](subject):
-            continue
-        try:
-            views.append(FIGURES.get(name)(subject, options))
-        except Exception as e:  # one broken figure must not cost the whole report
-            errors[name] = f"{type(e).__name__}: {e}"
-    return views, errors
+def report_views(subject: Subject, options: Options) -> tuple[list[View], dict[str, str], dict[str, str]]:
+    """(views, skipped, errors): every registered figure that fits the subject, drawn as far as its inputs
+    allow; figures that do not fit the run are left out silently, degenerate inputs are `skipped` (why)."""
+    views, skipped, errors = draw_all(subject, options)
+    return views, {k: v for k, v in skipped.items() if not unfit_reason(k, subject)}, errors
+
+
+def skip_lines(views: list[View], skipped: dict[str, str], errors: dict[str, str]) -> list[str]:
+    """One line per figure or part of a figure left out, and per failed figure."""
+    return ([f"figure {v.name}: {n}" for v in views for n in v.notes] + list(skipped.values())
+            + [f"figure {k!r} failed: {e}" for k, e in errors.items()])
+
+
+def history_figure(history: dict) -> tuple[object | None, str | None]:
+    """(the training-curves figure or None, why it is skipped)."""
+    if not history:
+        return None, None
+    try:
+        return plots.plot_history(history), None
+    except ValueError as e:  # no curve with values (e.g. a run killed before its first epoch ended)
+        return None, f"figure 'training' skipped: {e}"
 
 
 def png_bytes(fig, path: Path | None = None, dpi: int = 90) -> bytes:
@@ -70,14 +81,17 @@ def build_report(run_dir: str | Path, model=None, limit: int | None = 2000,
                          "then run the report again") from None
     subject = load_subject(run_dir, model=model, limit=limit)
     options = options or Options()
-    views, errors = report_views(subject, options)
+    views, skipped, errors = report_views(subject, options)
     views.sort(key=lambda v: ORDER.index(v.name) if v.name in ORDER else len(ORDER))
     figures_dir = run_dir / "figures"
     figures_dir.mkdir(exist_ok=True)
-    images = [(v.name, v.caption, png_bytes(v.figure, figures_dir / f"{v.name}.png")) for v in views]
+    images = [(v.name, v.caption + "".join(f" [left out: {n}]" for n in v.notes),
+               png_bytes(v.figure, figures_dir / f"{v.name}.png")) for v in views]
     history = read_history(run_dir)
-    if history:
-        fig = plots.plot_history(history)
+    fig, why = history_figure(history)
+    if why:
+        skipped["training"] = why
+    if fig is not None:
         images.insert(0, ("training", "Per-epoch training (solid) and test (dashed) curves from history.csv.",
                           png_bytes(fig, figures_dir / "training.png")))
     by_name = {v.name: v.metrics for v in views}
@@ -89,9 +103,14 @@ def build_report(run_dir: str | Path, model=None, limit: int | None = 2000,
     summary = {k: v for name, m in by_name.items() if name not in ("latent", "arithmetic", "path")
                for k, v in m.items()}
     summary["report_seconds"] = round(time.perf_counter() - start, 2)
-    metrics = runs.update_metrics(run_dir, "figures", {**summary, "errors": errors}, model_hash=digest)
+    lines = skip_lines(views, skipped, errors)
+    for line in lines:
+        warnings.warn(line, stacklevel=1)
+    metrics = runs.update_metrics(run_dir, "figures", {**summary, "errors": errors,
+                                                       "skipped": lines[: len(lines) - len(errors)]},
+                                  model_hash=digest)
     path = run_dir / REPORT
-    write_atomic(path, render_html(run_dir, subject, images, metrics, history, errors))
+    write_atomic(path, render_html(run_dir, subject, images, metrics, history, errors, skipped))
     return path
 
 
@@ -149,7 +168,7 @@ def figure_html(name: str, caption: str, png: bytes) -> str:
 
 
 def render_html(run_dir: Path, subject: Subject, images: list[tuple[str, str, bytes]], metrics: dict,
-                history: dict, errors: dict[str, str]) -> str:
+                history: dict, errors: dict[str, str], skipped: dict[str, str] | None = None) -> str:
     """One self-contained page: summary, figures (base64 PNG), metric tables, config."""
     model = subject.model
     config = (run_dir / runs.CONFIG).read_text() if (run_dir / runs.CONFIG).is_file() else ""
@@ -166,6 +185,8 @@ def render_html(run_dir: Path, subject: Subject, images: list[tuple[str, str, by
     if history:
         parts.append("<h2>training</h2>" + _history_table(history))
     parts += [figure_html(name, caption, png) for name, caption, png in images]
+    for why in (skipped or {}).values():
+        parts.append(f"<p class='err'>{html.escape(why)}</p>")
     for name, err in errors.items():
         parts.append(f"<p class='err'>figure {html.escape(name)} failed: {html.escape(err)}</p>")
     parts.append("<h2>metrics.json</h2>")

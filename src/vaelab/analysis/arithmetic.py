@@ -21,7 +21,7 @@ def as_attributes(labels, label_names: list[str] | None = None) -> tuple[np.ndar
         attrs = (labels > 0).astype("int64")
         names = list(label_names) if label_names else [f"attr_{i}" for i in range(attrs.shape[1])]
     elif labels.ndim == 1:
-        k = int(labels.max()) + 1
+        k = max(int(labels.max()) + 1, len(label_names or []))  # a test set may lack the last classes
         attrs = np.eye(k, dtype="int64")[labels.astype("int64")]  # (N, K)
         names = list(label_names) if label_names else [str(i) for i in range(k)]
     else:

@@ -1,8 +1,14 @@
 """Named figures of a trained model on a test batch: each returns a `View` (figure, numbers, caption).
 
 `FIGURES` maps a name (`vaelab plot --what NAME`) to `fn(subject, options) -> View`; its metadata
-`fits(subject) -> bool` says whether the figure makes sense for the data (the report uses it:
-no class paths without class labels, no manifold grid above two latent dims, ...).
+`fits(subject) -> bool` says whether the figure makes sense for the run (no class paths without class
+labels, no manifold grid above two latent dims, ...) and `needs` says what it needs, for the line
+that reports a skipped figure.
+
+Figures degrade, never crash: `draw(name, subject, options)` raises `Skipped` (one line: what and why)
+when the inputs cannot give the figure at all (no fit, every code NaN, one class for a class path), and
+a drawn figure lists the parts it left out in `View.notes` (NaN codes dropped, t-SNE of constant codes).
+`draw_all` is what the report and `vaelab plot --what all` use.
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from vaelab.analysis.subject import PREFERRED_ATTRIBUTES, Subject
 from vaelab.registry import Registry
 
 FIGURES = Registry("figure")
+
+
+class Skipped(ValueError):
+    """A figure its inputs cannot give; the message says why (one line)."""
 
 @dataclass
 class Options:
@@ -43,16 +53,69 @@ class View:
     figure: object  # matplotlib Figure
     metrics: dict = field(default_factory=dict)
     caption: str = ""
+    notes: list[str] = field(default_factory=list)  # parts left out, and why (one line each)
+
+
+def unfit_reason(name: str, s: Subject) -> str | None:
+    """Why figure `name` does not apply to the subject (its registered `needs`), or None when it fits."""
+    info = FIGURES.info(name)
+    return None if info["fits"](s) else f"needs {info.get('needs', 'other data')}"
+
+
+def draw(name: str, s: Subject, o: Options | None = None) -> View:
+    """The figure `name`, or `Skipped` saying why it cannot be drawn for this subject."""
+    reason = unfit_reason(name, s)
+    if reason:
+        raise Skipped(f"figure {name!r} does not apply to this run: it {reason}")
+    if len(s.images) == 0:
+        raise Skipped(f"figure {name!r} skipped: no test images to draw from")
+    try:
+        return FIGURES.get(name)(s, o or Options())
+    except (Skipped, latent.DegenerateCodes) as e:  # the inputs cannot give this figure
+        raise Skipped(f"figure {name!r} skipped: {e}") from None
+
+
+def draw_all(s: Subject, o: Options | None = None, names: list[str] | None = None
+             ) -> tuple[list[View], dict[str, str], dict[str, str]]:
+    """(views, {name: why skipped}, {name: error}) for every figure in `names` (default: all registered).
+
+    A figure that does not fit or whose inputs are degenerate is skipped; any other failure is collected
+    as an error (one broken figure must not cost the others)."""
+    views, skipped, errors = [], {}, {}
+    for name in names or FIGURES.names():
+        try:
+            views.append(draw(name, s, o))
+        except Skipped as e:
+            skipped[name] = str(e)
+        except Exception as e:  # noqa: BLE001
+            errors[name] = f"{type(e).__name__}: {' '.join(str(e).split())}"
+    return views, skipped, errors
+
+
+def _finite_codes(s: Subject) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(mask (N,) of finite codes, those codes z_mean (M, D), notes): `Skipped` when none is finite."""
+    z, _ = s.codes
+    try:
+        ok, note = latent.finite_rows(z)
+    except latent.DegenerateCodes as e:
+        raise Skipped(f"test z_mean: {e}") from None
+    return ok, np.asarray(z)[ok], [f"test z_mean: {note}"] if note else []
+
+
+def _nan_note(images, what: str) -> list[str]:
+    """A note when decoded images hold NaN (they are drawn blank)."""
+    bad = int((~np.isfinite(np.asarray(images, "float64")).all(axis=(1, 2, 3))).sum())
+    return [f"{bad} of {len(images)} {what} are NaN (drawn blank)"] if bad else []
 
 
 @FIGURES.register("latent", fits=lambda s: True)
 def latent_view(s: Subject, o: Options) -> View:
     """Scatter of test z_mean (2-D directly; else PCA and t-SNE) with confinement statistics."""
-    z, _ = s.codes
+    ok, z, notes = _finite_codes(s)
     stats = latent.confinement_stats(z)
     idx = latent.subsample(len(z), o.max_points, o.seed)
     colours, names, what = s.colour_labels()
-    colours = None if colours is None else colours[idx]
+    colours = None if colours is None else np.asarray(colours)[ok][idx]
     d = z.shape[1]
     if d == 2:
         panels = {"z_mean": z[idx]}
@@ -64,14 +127,19 @@ def latent_view(s: Subject, o: Options) -> View:
         fig = plots.plot_latent_scatter({"z_mean (1-D)": np.stack([z[idx, 0], y], 1)}, colours, names,
                                         axis_labels=("z[0]", what or "jitter"))
     else:
-        panels = {latent.PROJECTIONS.info(m)["title"]: latent.project_2d(z[idx], m, o.seed)
-                  for m in ("pca", "tsne")}
+        panels = {}
+        for m in ("pca", "tsne"):
+            try:
+                panels[latent.PROJECTIONS.info(m)["title"]] = latent.project_2d(z[idx], m, o.seed)
+            except latent.DegenerateCodes as e:
+                title = latent.PROJECTIONS.info(m)["title"]
+                notes.append(f"{title} panel skipped: {str(e).removeprefix(title + ': ')}")
         fig = plots.plot_latent_scatter(panels, colours, names, axis_labels=("component 1", "component 2"))
     r95 = stats["radius_95"]
     fig.suptitle(f"test z_mean ({len(idx)} points, D={d}); 95% of codes within |z| < {r95:.2f}", fontsize=10)
     caption = (f"Bounding box per dim: {_fmt_box(stats)}. Colour: {what or 'none (no labels)'}. "
                "Dashed: bounding box; red circle: radius holding 95% of the codes.")
-    return View("latent", fig, {"confinement": stats}, caption)
+    return View("latent", fig, {"confinement": stats}, caption, notes)
 
 
 def _fmt_box(stats: dict, max_dims: int = 4) -> str:
@@ -83,9 +151,9 @@ def _fmt_box(stats: dict, max_dims: int = 4) -> str:
 @FIGURES.register("histograms", fits=lambda s: True)
 def histograms_view(s: Subject, o: Options) -> View:
     """Histogram of each latent dim of test z_mean against N(0, 1)."""
-    z, _ = s.codes
+    _, z, notes = _finite_codes(s)
     caption = "Test-set z_mean per dim; red: prior density."
-    return View("histograms", plots.plot_latent_histograms(z), {}, caption)
+    return View("histograms", plots.plot_latent_histograms(z), {}, caption, notes)
 
 
 @FIGURES.register("recon", fits=lambda s: True)
@@ -96,7 +164,8 @@ def recon_view(s: Subject, o: Options) -> View:
     mse = float(np.mean((x - x_hat) ** 2))
     title = f"first {len(x)} test images / reconstructions (z = z_mean)"
     fig = plots.plot_reconstructions(x, x_hat, title=title)
-    return View("recon", fig, {"recon_mse_batch": mse}, f"Per-pixel MSE on this batch: {mse:.4f}.")
+    return View("recon", fig, {"recon_mse_batch": mse}, f"Per-pixel MSE on this batch: {mse:.4f}.",
+                _nan_note(x_hat, "reconstructions"))
 
 
 @FIGURES.register("samples", fits=lambda s: True)
@@ -109,10 +178,12 @@ def samples_view(s: Subject, o: Options) -> View:
     images = decode_samples(s.model, prior, n, seed=o.seed, std=o.std)
     name = label(s.model, prior)
     fig = plots.plot_image_grid(images, title=f"{n} samples, z ~ {name}, std {o.std:g}, seed {o.seed}")
-    return View("samples", fig, {"prior": name}, f"Decoded prior samples, z ~ {name}, std {o.std:g}.")
+    return View("samples", fig, {"prior": name}, f"Decoded prior samples, z ~ {name}, std {o.std:g}.",
+                _nan_note(images, "samples"))
 
 
-@FIGURES.register("conditional", fits=lambda s: getattr(s.model, "needs_labels", False))
+@FIGURES.register("conditional", fits=lambda s: getattr(s.model, "needs_labels", False),
+                  needs="a conditional model (model.kind cvae)")
 def conditional_view(s: Subject, o: Options) -> View:
     """Conditional models: one row of samples per class (or per attribute set to 1), the same z in each column."""
     model, n = s.model, min(max(o.n, 1), 10)
@@ -130,7 +201,7 @@ def conditional_view(s: Subject, o: Options) -> View:
     return View("conditional", fig, {}, caption)
 
 
-@FIGURES.register("manifold", fits=lambda s: s.model.latent_dim <= 2)
+@FIGURES.register("manifold", fits=lambda s: s.model.latent_dim <= 2, needs="model.latent_dim 1 or 2")
 def manifold_view(s: Subject, o: Options) -> View:
     """Decoded grid on normal quantiles of linspace(0.05, 0.95) over two dims (others 0)."""
     d = s.model.latent_dim
@@ -144,30 +215,37 @@ def manifold_view(s: Subject, o: Options) -> View:
 
 
 def _endpoints(s: Subject, o: Options) -> tuple[np.ndarray, np.ndarray, str]:
-    z, _ = s.codes
+    ok, _, _ = _finite_codes(s)
+    z = np.asarray(s.codes[0])
     if o.classes is not None:
         if not s.has_classes:
             raise ValueError("interpolating between class centroids needs class labels; this data has none")
-        classes, centroids = paths.class_centroids(z, s.labels)
+        classes, centroids = paths.class_centroids(z[ok], np.asarray(s.labels)[ok])
         names = list(s.label_names or [str(c) for c in classes])
         try:
             a, b = (names.index(str(c)) for c in o.classes)
         except ValueError:
             raise ValueError(f"unknown class in {list(o.classes)}; choose from {names}") from None
         return centroids[a], centroids[b], f"centroid of {o.classes[0]} -> centroid of {o.classes[1]}"
-    i, j = o.indices or _two_different(s)
+    if o.indices is None and ok.sum() < 2:
+        raise Skipped(f"needs two test images with finite codes; {int(ok.sum())} of {len(z)} have one")
+    i, j = o.indices or _two_different(s, ok)
     if not (0 <= i < len(z) and 0 <= j < len(z)):
         raise ValueError(f"indices: expected two test-image indices in [0, {len(z)}), received {(i, j)}")
+    if not (ok[i] and ok[j]):
+        raise Skipped(f"the code of test image {i if not ok[i] else j} is NaN or infinite")
     return z[i], z[j], f"test image {i} -> test image {j}"
 
 
-def _two_different(s: Subject) -> tuple[int, int]:
-    """Image 0 and the first image with another label (else image 1): a more telling default path."""
-    if s.labels is None or len(s.images) < 2:
-        return 0, min(1, len(s.images) - 1)
+def _two_different(s: Subject, ok: np.ndarray) -> tuple[int, int]:
+    """The first image with a finite code and the next one with another label (else the second finite one)."""
+    usable = np.flatnonzero(ok)
+    first = int(usable[0])
+    if s.labels is None:
+        return first, int(usable[1])
     flat = np.asarray(s.labels).reshape(len(s.labels), -1)
-    other = np.flatnonzero((flat != flat[0]).any(axis=1))
-    return 0, int(other[0]) if len(other) else 1
+    other = usable[(flat[usable] != flat[first]).any(axis=1)]
+    return first, int(other[0]) if len(other) else int(usable[1])
 
 
 @FIGURES.register("interpolate", fits=lambda s: True)
@@ -185,13 +263,16 @@ def interpolate_view(s: Subject, o: Options) -> View:
     return View("interpolate", fig, metrics, caption)
 
 
-@FIGURES.register("path", fits=lambda s: s.has_classes)
+@FIGURES.register("path", fits=lambda s: s.has_classes, needs="class labels")
 def path_view(s: Subject, o: Options) -> View:
     """The decoded straight path visiting every class centroid in turn (one strip per segment)."""
     if not s.has_classes:
         raise ValueError("the centroid path needs class labels; this data has none")
-    z, _ = s.codes
-    classes, centroids = paths.class_centroids(z, s.labels)
+    ok, z, notes = _finite_codes(s)
+    classes, centroids = paths.class_centroids(z, np.asarray(s.labels)[ok])
+    if len(classes) < 2:
+        only = s.label_names[classes[0]] if s.label_names else classes[0]
+        raise Skipped(f"needs test images of two classes or more; those with finite codes are all class {only}")
     names = s.label_names or [str(c) for c in classes]
     steps = max(o.steps // 2 + 1, 3)
     rows = {f"{names[classes[k]]} -> {names[classes[k + 1]]}":
@@ -199,28 +280,37 @@ def path_view(s: Subject, o: Options) -> View:
             for k in range(len(classes) - 1)}
     fig = plots.plot_strips(rows, title="decoded path between class centroids (mean test z_mean per class)")
     centres = {str(names[c]): v.tolist() for c, v in zip(classes, centroids, strict=True)}
-    return View("path", fig, {"centroids": centres})
+    return View("path", fig, {"centroids": centres}, notes=notes)
 
 
-@FIGURES.register("arithmetic", fits=lambda s: s.labels is not None)
+@FIGURES.register("arithmetic", fits=lambda s: s.labels is not None, needs="labels (classes or attributes)")
 def arithmetic_view(s: Subject, o: Options) -> View:
     """Adds attribute vectors to codes of images without the attribute; scored by a pixel classifier."""
     if s.labels is None:
         raise ValueError("feature arithmetic needs labels; this data has none")
-    z, _ = s.codes
-    attrs, names = arithmetic.as_attributes(s.labels, s.label_names)
-    chosen = o.attributes or [a for a in PREFERRED_ATTRIBUTES if a in names] or names[:3]
-    if s.train_images is not None:  # more labelled images: better vectors and classifier
-        clf_images, (clf_attrs, _) = s.train_images, arithmetic.as_attributes(s.train_labels, names)
-        vectors = arithmetic.attribute_vectors(s.model.encode(clf_images)[0], clf_attrs)  # (A, D)
-    else:
-        clf_images, clf_attrs = s.images, attrs
-        vectors = arithmetic.attribute_vectors(z, attrs)  # (A, D)
-    clf = arithmetic.fit_attribute_classifier(clf_images, clf_attrs, names, chosen, seed=o.seed)
-    rows, metrics, notes = {}, {}, []
+    _, names = arithmetic.as_attributes(s.labels, s.label_names)
+    unknown = sorted(set(o.attributes or []) - set(names))
+    if unknown:
+        raise ValueError(f"unknown attribute(s) {unknown}; choose from {names}")
+    preferred = [a for a in PREFERRED_ATTRIBUTES if a in names]
+    wanted = o.attributes or preferred or names  # by default the preferred ones, else the first 3 usable
+    usable, vectors, clf_images, clf_attrs, notes = _usable_attributes(s, names, wanted, o.seed,
+                                                                       None if o.attributes or preferred else 3)
+    chosen = list(usable)
+    if not chosen:
+        raise Skipped(f"none of {len(wanted)} attribute(s) can be shown: {notes[0]}"
+                      + (f" (and {len(notes) - 1} more like it)" if len(notes) > 1 else ""))
+    attrs = arithmetic.as_attributes(s.labels, s.label_names)[0]
+    clf = arithmetic.AttributeClassifier(names=chosen)
+    for name in chosen:  # one at a time: the same fit as all at once, and one failure costs one attribute
+        clf.models[name], clf.accuracy[name] = usable[name].models[name], usable[name].accuracy[name]
+    rows, metrics, lines = {}, {}, []
     for name in chosen:
         idx, originals, edits = arithmetic.attribute_edit(s.model, s.images, attrs, names, name, vectors,
                                                           o.factors, n=200)
+        if not all(np.isfinite(imgs).all() for imgs in edits.values()):
+            notes.append(f"{name}: the decoder returns NaN for the edited codes")
+            continue
         base = edits[0.0] if 0.0 in edits else edits[min(edits)]  # the plain reconstruction if asked for
         scores = {f"x{f:g}": float(np.mean(clf.predict_proba(imgs, name))) for f, imgs in edits.items()}
         p_orig = float(np.mean(clf.predict_proba(originals, name)))
@@ -231,18 +321,50 @@ def arithmetic_view(s: Subject, o: Options) -> View:
         rows[f"{name}: original"] = originals[: min(o.n, 8)]
         for f, imgs in edits.items():
             rows[f"{name}: {f:+g} v"] = imgs[: min(o.n, 8)]
-        notes.append(f"{name}: p {shift['p_before']:.2f} -> {shift['p_after']:.2f}")
+        lines.append(f"{name}: p {shift['p_before']:.2f} -> {shift['p_after']:.2f}")
+    if not rows:
+        raise Skipped("; ".join(notes))
     if o.combo:
         rows_c, metrics["combination"], note = _combination(s, o, names, vectors, clf_images, clf_attrs)
         rows.update(rows_c)
-        notes.append(note)
+        lines.append(note)
     caption = (f"Vectors and classifier from {len(clf_images)} labelled images. Scored by {clf.description} "
                f"(held-out accuracy {', '.join(f'{k} {v:.2f}' for k, v in clf.accuracy.items())}); "
                "mean P(attribute) "
-               f"over up to 200 images without it, reconstruction (+0 v) vs +1 v: " + "; ".join(notes) + ".")
+               f"over up to 200 images without it, reconstruction (+0 v) vs +1 v: " + "; ".join(lines) + ".")
     fig = plots.plot_strips(rows, title="latent arithmetic: z + f * (mean z with attribute - mean z without)",
-                            caption="; ".join(notes) + f"  [{clf.description}]")
-    return View("arithmetic", fig, {"classifier": clf.description, "attributes": metrics}, caption)
+                            caption="; ".join(lines) + f"  [{clf.description}]")
+    return View("arithmetic", fig, {"classifier": clf.description, "attributes": metrics}, caption, notes)
+
+
+def _usable_attributes(s: Subject, names: list[str], wanted: list[str], seed: int, limit: int | None = None):
+    """({attribute: its fitted classifier}, vectors (A, D), classifier images, their attributes, notes) for the
+    attributes in `wanted` that can be shown: a finite vector, test images without the attribute, and labelled
+    images with and without it for the classifier; a note (one line) for each one left out. With `limit`, the
+    first `limit` usable ones (the rest are not tried, and not noted)."""
+    attrs = arithmetic.as_attributes(s.labels, s.label_names)[0]
+    if s.train_images is not None:  # more labelled images: better vectors and classifier
+        clf_images, (clf_attrs, _) = s.train_images, arithmetic.as_attributes(s.train_labels, names)
+        codes = s.model.encode(clf_images)[0]  # (N, D)
+    else:
+        clf_images, clf_attrs, codes = s.images, attrs, s.codes[0]
+    ok = np.isfinite(np.asarray(codes, "float64")).all(axis=1)
+    vectors = arithmetic.attribute_vectors(np.asarray(codes)[ok], clf_attrs[ok])  # (A, D); NaN rows: no vector
+    usable, notes = {}, []
+    for name in wanted:
+        if limit is not None and len(usable) >= limit:
+            break
+        a = names.index(name)
+        if not np.isfinite(vectors[a]).all():
+            notes.append(f"{name}: no attribute vector (the images with finite codes all have it, or none has it)")
+        elif not (attrs[:, a] == 0).any():
+            notes.append(f"{name}: every test image has it; nothing to add it to")
+        else:
+            try:
+                usable[name] = arithmetic.fit_attribute_classifier(clf_images, clf_attrs, names, [name], seed=seed)
+            except ValueError as e:  # one value only among the classifier's training images
+                notes.append(f"{name}: no classifier ({e})")
+    return usable, vectors, clf_images, clf_attrs, notes
 
 
 def _combination(s: Subject, o: Options, names, vectors, clf_images, clf_attrs):
@@ -261,5 +383,5 @@ def _combination(s: Subject, o: Options, names, vectors, clf_images, clf_attrs):
 
 
 def make_view(name: str, subject: Subject, options: Options | None = None) -> View:
-    """The figure `name` (one of `FIGURES.names()`) for `subject`."""
-    return FIGURES.get(name)(subject, options or Options())
+    """The figure `name` (one of `FIGURES.names()`) for `subject`; `Skipped` when it cannot be drawn."""
+    return draw(name, subject, options)

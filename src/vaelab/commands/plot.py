@@ -35,13 +35,16 @@ class Plot:
 
     @staticmethod
     def run(args) -> int:
+        import sys
         from pathlib import Path
 
-        from vaelab.analysis import FIGURES, Options, load_subject, make_view
+        from vaelab.analysis import load_subject
+        from vaelab.analysis.views import FIGURES, Options, draw_all, unfit_reason
         from vaelab.plots import savefig
 
         names = args.what or ["latent"]
-        names = FIGURES.names() if "all" in names else names
+        every = "all" in names
+        names = FIGURES.names() if every else list(dict.fromkeys(names))
         for name in names:
             FIGURES.get(name)  # unknown names fail before any work
         opts = Options(n=args.n, std=args.std, dims=tuple(args.dims), grid=args.grid,
@@ -51,18 +54,35 @@ class Plot:
                        combo=_parse_combo(args.combo), prior=args.prior)
         subject = load_subject(args.run_dir, limit=args.limit,
                                classifier_limit=2000 if "arithmetic" in names else 0)
+        if not every:  # figures asked for by name must all apply, or nothing is drawn
+            for name in names:
+                reason = unfit_reason(name, subject)
+                if reason:
+                    fitting = [n for n in FIGURES.names() if not unfit_reason(n, subject)]
+                    raise ValueError(f"--what {name}: this figure does not apply to {args.run_dir}: it {reason}; "
+                                     f"figures that apply: {fitting} (or --what all)")
+        views, skipped, errors = draw_all(subject, opts, names)
+        if not every and (skipped or errors):  # an explicit figure that cannot be drawn: one line, nothing written
+            name, why = next(iter({**skipped, **errors}.items()))
+            raise ValueError(f"--what {name}: {why}")
         single = args.out and args.out.endswith(".png") and len(names) == 1
         if args.out and not single and Path(args.out).exists() and not Path(args.out).is_dir():
             raise ValueError(f"--out: {args.out} is a file; give a folder for the figures, or a file name ending "
                              "in .png for a single figure")
         out_dir = Path(args.out).parent if single else Path(args.out or Path(args.run_dir) / "figures")
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            view = make_view(name, subject, opts)
+        for view in views:
+            name = view.name
             path = Path(args.out) if single else out_dir / f"{name}.png"
             savefig(view.figure, path, dpi=100, bbox_inches="tight")
             print(f"{name}: {path}" + (f"  ({view.caption})" if view.caption else ""))
-        return 0
+            for note in view.notes:
+                print(f"vaelab plot: figure {name}: {note}", file=sys.stderr)
+        for why in skipped.values():
+            print(f"vaelab plot: skipped {why}", file=sys.stderr)
+        for name, err in errors.items():
+            print(f"vaelab plot: figure {name!r} failed: {err}", file=sys.stderr)
+        return 1 if errors else 0
 
 
 def _parse_combo(items: list[str]) -> dict[str, float] | None:

@@ -40,6 +40,8 @@ class SweepCommand:
         sweep = run_sweep(args.spec, sets, args.trials, args.dir, args.storage, args.workers)
         study = sweep.study()
         print(format_trials(trial_rows(study)))
+        for lost in sweep.lost_workers:
+            print(f"lost: {lost}; its trials were retried by the other workers")
         try:
             best = study.best_trial
             print(f"best: trial {best.number}, {sweep.spec.objective.metric} = {best.value:.5g}, {best.params}")

@@ -40,6 +40,37 @@ class EvalOptions:
     image_chunk: int = 50
     sample_chunk: int = 200
 
+    def problems(self) -> dict[str, str]:
+        """{option: what it expects} for each invalid option; {} when all are valid. `vaelab evaluate` and a
+        sweep spec's `objective.evaluate` are checked with this before any work."""
+        from vaelab.priors import PRIORS
+
+        def integer(v, low):
+            return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+        checks = {
+            "split": (self.split in ("train", "test"), "'train' or 'test'"),
+            "k": (integer(self.k, 1), "an integer >= 1 (importance samples per image)"),
+            "limit": (self.limit is None or integer(self.limit, 1), "an integer >= 1 (images), or null for all"),
+            "seed": (integer(self.seed, 0), "an integer >= 0"),
+            "frechet": (isinstance(self.frechet, bool), "true or false"),
+            "inception": (isinstance(self.inception, bool), "true or false"),
+            "fid_samples": (integer(self.fid_samples, 2), "an integer >= 2 (generated and reference images)"),
+            "prior": (self.prior == "auto" or (isinstance(self.prior, str) and self.prior in PRIORS),
+                      f"auto or one of {PRIORS.names()}"),
+            "image_chunk": (integer(self.image_chunk, 1), "an integer >= 1"),
+            "sample_chunk": (integer(self.sample_chunk, 1), "an integer >= 1"),
+        }
+        return {name: expected for name, (ok, expected) in checks.items() if not ok}
+
+    def check(self) -> EvalOptions:
+        """These options, or a ValueError naming every invalid one."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(f"{k}: expected {v}, received {getattr(self, k)!r}"
+                                       for k, v in problems.items()))
+        return self
+
 
 @dataclass
 class EvalResult:
@@ -117,7 +148,7 @@ def evaluate_run_dir(run_dir: str | Path, opts: EvalOptions | None = None,
     (with a warning)."""
     from vaelab.data import load_arrays
 
-    opts = opts or EvalOptions()
+    opts = (opts or EvalOptions()).check()
     run = runs.load_run(run_dir, checkpoint=checkpoint, require_final=True)
     cfg = run.config
     images, _ = load_arrays(cfg.data, opts.split, limit=opts.limit)

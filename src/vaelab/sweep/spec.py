@@ -301,6 +301,8 @@ def _parse_objective(obj, base_config, bad) -> Objective:
         o.metric = "val_loss"
     elif o.from_history:
         _check_column("objective.metric", o.metric, base_config, bad)
+    else:
+        _check_metric_path("objective.metric", o.metric, bad)
     if o.reduce not in ("best", "last"):
         bad("objective.reduce", "best (min/max over epochs) or last", o.reduce)
     if o.direction not in ("minimize", "maximize"):
@@ -314,7 +316,23 @@ def _parse_objective(obj, base_config, bad) -> Objective:
         names = [f.name for f in dataclasses.fields(EvalOptions)]
         for k in sorted(set(o.evaluate) - set(names)):
             bad(f"objective.evaluate.{k}", f"one of {names}", k)
+        known = {k: _number(v) for k, v in o.evaluate.items() if k in names}
+        for k, expected in EvalOptions(**known).problems().items():  # the checks of `vaelab evaluate`
+            bad(f"objective.evaluate.{k}", expected, known[k])
     return o
+
+
+def _check_metric_path(fld: str, metric: str, bad) -> None:
+    """A metrics.json path must name a key inside a section of `vaelab evaluate` (the SECTIONS registry):
+    evaluation.SECTION.KEY, or SECTION.KEY."""
+    from vaelab.evaluate import SECTION
+    from vaelab.evaluate.sections import SECTIONS
+
+    parts = metric.split(".")
+    parts = parts[1:] if parts[0] == SECTION else parts
+    if len(parts) < 2 or parts[0] not in SECTIONS or not all(parts):
+        bad(fld, f"a history.csv column {list(HISTORY_COLUMNS)} or a metrics.json path {SECTION}.SECTION.KEY "
+                 f"with SECTION one of {SECTIONS.names()} (e.g. {SECTION}.iwae.nll)", metric)
 
 
 def _check_column(fld: str, column: str, base_config, bad) -> None:

@@ -162,8 +162,8 @@ class Store:
 def open_store(sweep_dir: str | Path, study_name: str, url: str | None = None) -> Store:
     """The default journal in `sweep_dir`, or the RDB storage at `url` (e.g. postgresql://user@host/db)."""
     sweep_dir = Path(sweep_dir)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
     if url is None:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
         path = sweep_dir / JOURNAL
         backend = JournalFileBackend(str(path), lock_obj=FlockLock(str(path) + ".lock"))
         return Store(optuna.storages.JournalStorage(backend), str(path), sweep_dir, study_name)
@@ -181,6 +181,7 @@ def open_store(sweep_dir: str | Path, study_name: str, url: str | None = None) -
             if attempt == 4:
                 raise OSError(f"--storage {redact(url)}: cannot open it ({' '.join(str(e).split())[:300]})") from None
             time.sleep(1 + attempt)  # e.g. two workers creating optuna's tables at once: the loser retries
+    sweep_dir.mkdir(parents=True, exist_ok=True)  # only once the storage opened: a bad URL leaves no folder
     return Store(rdb, redact(url), sweep_dir, study_name, rdb=rdb)
 
 

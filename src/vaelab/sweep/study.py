@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -59,6 +59,7 @@ class Sweep:
     spec: SweepSpec
     dir: Path
     store: Store
+    lost_workers: list[str] = field(default_factory=list)  # "worker 1 was killed (SIGKILL)", for the summary
 
     @property
     def trials_dir(self) -> Path:

@@ -86,10 +86,19 @@ def run_sweep(spec_name: str | Path, sets: list[str] | None = None, trials: int 
         run_worker(sweep, 0, log)
     finally:
         codes = [c.wait() for c in children]
-    failed = [i + 1 for i, c in enumerate(codes) if c != 0]
-    if failed:
-        raise RuntimeError(f"sweep {spec.name}: worker(s) {failed} exited with an error (see their output above)")
+    # the budget is reached (this worker returned only then): a lost child's trials were retried by the others
+    sweep.lost_workers = [f"worker {i + 1} {_ended(c)}" for i, c in enumerate(codes) if c != 0]
     return sweep
+
+
+def _ended(code: int) -> str:
+    """How a child worker ended, from its exit status (negative: the signal that killed it)."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code} (see its output above)"
 
 
 def _die_with_parent(parent: int) -> None:
