@@ -127,3 +127,59 @@ def test_extra_network_gives_2048_features_for_tiny_images():
     assert f.shape == (2, 2048) and f.dtype == np.float32 and np.all(np.isfinite(f))
     np.testing.assert_allclose(inception.features(images[:1]), f[:1], rtol=1e-4, atol=1e-5)  # batch-independent
     assert np.all(f >= 0) and np.abs(f[0] - f[1]).max() > 1e-3  # pool3 after ReLU; different inputs differ
+
+
+def _require_extra(module: str = "torch") -> None:
+    import importlib.util
+
+    if inception.available() and importlib.util.find_spec(module) is not None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the fid extra (with {module}) must be installed under CI: {inception.INSTALL}")
+    pytest.skip(inception.MISSING)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (28, 28), (32, 32), (64, 48)])
+def test_the_matrix_resize_is_the_torch_resize(shape):
+    _require_extra()
+    import torch
+
+    u8 = np.random.default_rng(1).integers(0, 256, (3, *shape, 3), dtype=np.uint8)
+    reference = (inception.resize_299(torch.from_numpy(u8).permute(0, 3, 1, 2).float()) - 128.0) / 128.0
+    np.testing.assert_allclose(inception.prepare(u8), reference.numpy(), rtol=0, atol=2e-5)
+
+
+@pytest.mark.slow
+def test_openvino_features_equal_the_torch_reference_and_the_conversion_is_cached(tmp_path, monkeypatch):
+    """The fast runtime runs the same weights: features within 1e-5 relative of the torch path, on real
+    handwritten digits (scikit-learn's) and on 28x28 images; converted once, then read from the cache."""
+    _require_extra("openvino")
+    from sklearn.datasets import load_digits
+
+    monkeypatch.setenv("VAELAB_CACHE_DIR", str(tmp_path))
+    inception.openvino_network.cache_clear()
+    digits = load_digits().images[:6, :, :, None] / 16.0  # (6, 8, 8, 1) in [0, 1]
+    blobs = np.random.default_rng(2).random((4, 28, 28, 1)) ** 3
+    for images in (digits, blobs):
+        reference = inception.features(images, runtime_name="torch")
+        fast = inception.features(images, runtime_name="openvino")
+        assert np.abs(fast - reference).max() <= 1e-5 * np.abs(reference).max()
+    xml = inception._converted_path()
+    assert xml.is_file() and xml.with_suffix(".bin").is_file() and not list(tmp_path.rglob("*.tmp*"))
+    # a later process reads the cached network; a damaged one is converted again with one warning
+    inception.openvino_network.cache_clear()
+    xml.write_text("<not ir")
+    with pytest.warns(UserWarning, match="damaged converted network"):
+        again = inception.features(digits, runtime_name="openvino")
+    np.testing.assert_allclose(again, inception.features(digits, runtime_name="torch"), rtol=0,
+                               atol=1e-5 * float(np.abs(again).max()))
+    inception.openvino_network.cache_clear()
+
+
+def test_the_runtime_is_chosen_by_the_environment(monkeypatch):
+    monkeypatch.setenv("VAELAB_FID_RUNTIME", "torch")
+    assert inception.runtime() == "torch"
+    monkeypatch.setenv("VAELAB_FID_RUNTIME", "tensorrt")
+    with pytest.raises(ValueError, match=r"VAELAB_FID_RUNTIME: unknown runtime 'tensorrt'; choose from "
+                                         r"\['openvino', 'torch'\]"):
+        inception.runtime()

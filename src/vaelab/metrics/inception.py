@@ -19,8 +19,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -87,22 +89,130 @@ def resize_299(x):
     return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def features(images: np.ndarray, batch_size: int = 50, label: str = "", verbose: bool = False) -> np.ndarray:
-    """(N, H, W, C) images in [0, 1] (or uint8) -> (N, 2048) float32 pool3 features (see PROTOCOL)."""
+RUNTIMES = ("openvino", "torch")  # openvino: the fast path (default where installed); torch: the reference
+OUT = 299  # the network's input side
+
+
+def runtime() -> str:
+    """The runtime that computes features: $VAELAB_FID_RUNTIME if set (openvino | torch), else openvino where it
+    is installed, else torch. Both run the same shipped weights in float32 (docs/metrics.md: equal to 1e-5)."""
+    chosen = os.environ.get("VAELAB_FID_RUNTIME", "").strip().lower()
+    if chosen and chosen not in RUNTIMES:
+        raise ValueError(f"VAELAB_FID_RUNTIME: unknown runtime {chosen!r}; choose from {list(RUNTIMES)}")
+    if chosen:
+        return chosen
+    return "openvino" if importlib.util.find_spec("openvino") is not None else "torch"
+
+
+@functools.lru_cache(maxsize=8)
+def resize_matrix(n: int) -> np.ndarray:
+    """(299, n) float32 weights of TF1 ResizeBilinear (align_corners=False, edge clamped) along one axis, with
+    the sample positions computed in float32 exactly as `resize_299`'s affine_grid + grid_sample computes them:
+    position j samples pixel j * n / 299 of the input."""
+    base = (np.arange(OUT, dtype=np.float32) * np.float32(2.0 / (OUT - 1)) - np.float32(1.0))  # linspace(-1, 1)
+    base = base * np.float32((OUT - 1) / OUT)  # affine_grid's base grid (align_corners=False)
+    g = base + np.float32(1.0 / n - 1.0 / OUT)  # + the theta shift of resize_299
+    ix = np.clip(((g + np.float32(1.0)) * np.float32(n) - np.float32(1.0)) / np.float32(2.0), 0, n - 1)
+    i0 = np.floor(ix).astype(np.int64)
+    frac = (ix - i0).astype(np.float32)
+    m = np.zeros((OUT, n), np.float32)
+    np.add.at(m, (np.arange(OUT), i0), np.float32(1.0) - frac)
+    np.add.at(m, (np.arange(OUT), np.minimum(i0 + 1, n - 1)), frac)
+    return m
+
+
+def prepare(u8: np.ndarray) -> np.ndarray:
+    """(B, H, W, 3) uint8 -> (B, 3, 299, 299) float32 network input: the resize as two matrix products, then
+    (x - 128) / 128 (the same maths as `resize_299`, to float32 rounding)."""
+    ry, rx = resize_matrix(u8.shape[1]), resize_matrix(u8.shape[2])
+    x = np.einsum("ph,bhwc->bcpw", ry, u8.astype(np.float32))  # (B, 3, 299, W)
+    x = np.einsum("bcpw,qw->bcpq", x, rx)  # (B, 3, 299, 299)
+    return (x - np.float32(128.0)) / np.float32(128.0)
+
+
+def _converted_path() -> Path:
+    """Where the OpenVINO conversion of the shipped weights is cached: keyed by the weights' hash and the
+    runtime's version, so a new OpenVINO (or other weights) converts again."""
+    import openvino
+
+    version = openvino.__version__.split("-")[0]
+    return cache_dir() / f"inception-{WEIGHTS_SHA1[:12]}-openvino-{version}.xml"
+
+
+@functools.lru_cache(maxsize=1)
+def openvino_network():
+    """The shipped TorchScript InceptionV3 compiled by OpenVINO for this CPU in float32 (f32 precision hint:
+    the bf16 hint moves features by ~2%). Converted once (torch needed then, ~10 s) and cached as OpenVINO IR
+    under $VAELAB_CACHE_DIR/fid; later processes read the IR in about a second."""
+    import openvino as ov
+
+    xml = _converted_path()
+    core = ov.Core()
+    model = None
+    if xml.is_file() and xml.with_suffix(".bin").is_file():
+        try:
+            model = core.read_model(str(xml))
+        except Exception as e:  # noqa: BLE001  (a damaged cache: convert again)
+            warnings.warn(f"{xml}: damaged converted network ({type(e).__name__}); converting again", stacklevel=2)
+    if model is None:
+        import torch
+
+        load_network()  # checks the weights' hash
+        net = torch.jit.load(str(weights_file()), map_location="cpu").eval()
+        model = ov.convert_model(net, example_input=torch.zeros(1, 3, OUT, OUT))
+        _save_ir(ov, model, xml)
+    return core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+
+
+def _save_ir(ov, model, xml: Path) -> None:
+    """Writes the IR pair (.xml, .bin) through temp names in the same folder; the .xml last, so a reader that
+    finds the .xml finds its .bin."""
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    tmp = xml.with_name(f".{xml.stem}.{os.getpid()}.tmp.xml")
+    try:
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
+        os.replace(tmp, xml)
+    except OSError as e:  # a read-only cache: the network still runs, it is only converted again next time
+        warnings.warn(f"{xml}: cannot cache the converted network ({e.strerror}); converting again next time",
+                      stacklevel=3)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".bin").unlink(missing_ok=True)
+
+
+def _batch_function(name: str):
+    """(B, H, W, 3) uint8 -> (B, 2048) float32 features on runtime `name`."""
+    if name == "openvino":
+        net = openvino_network()
+        return lambda u8: np.asarray(net(prepare(u8))[0], "float32")
     import torch
 
-    net, u8 = load_network(), quantise(images)
-    out, t0 = [], time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, len(u8), batch_size):
-            x = torch.from_numpy(u8[i : i + batch_size]).permute(0, 3, 1, 2).float()  # (B, 3, H, W) in [0, 255]
+    net = load_network()
+
+    def run(u8):
+        with torch.inference_mode():
+            x = torch.from_numpy(u8).permute(0, 3, 1, 2).float()  # (B, 3, H, W) in [0, 255]
             x = (resize_299(x) - 128.0) / 128.0  # (B, 3, 299, 299)
-            out.append(net(x.contiguous(memory_format=torch.channels_last)).numpy())  # (B, 2048)
-            done = i + len(out[-1])
-            if verbose and (len(out) % 20 == 0 or done == len(u8)):
-                rate = done / (time.perf_counter() - t0)
-                print(f"  inception features {label}: {done}/{len(u8)} ({rate:.1f} images/s)", file=sys.stderr,
-                      flush=True)
+            return net(x.contiguous(memory_format=torch.channels_last)).numpy()  # (B, 2048)
+    return run
+
+
+def features(images: np.ndarray, batch_size: int = 50, label: str = "", verbose: bool = False,
+             runtime_name: str | None = None) -> np.ndarray:
+    """(N, H, W, C) images in [0, 1] (or uint8) -> (N, 2048) float32 pool3 features (see PROTOCOL), on
+    `runtime_name` (default `runtime()`). With `verbose`, a progress line with the rate and the time left."""
+    u8 = quantise(images)
+    run = _batch_function(runtime_name or runtime())
+    out, t0 = [], time.perf_counter()
+    for i in range(0, len(u8), batch_size):
+        out.append(run(np.ascontiguousarray(u8[i : i + batch_size])))  # (B, 2048)
+        done = i + len(out[-1])
+        if verbose and (len(out) in (1, 5) or len(out) % 20 == 0 or done == len(u8)):
+            rate = done / (time.perf_counter() - t0)
+            left = (len(u8) - done) / max(rate, 1e-9)
+            print(f"  inception features {label}: {done}/{len(u8)} ({rate:.1f} images/s, "
+                  f"{left / 60:.1f} min left)", file=sys.stderr, flush=True)
     return np.concatenate(out) if out else np.zeros((0, FEATURES), "float32")
 
 
@@ -174,6 +284,10 @@ def standard_scores(sample, data_cfg, n: int = 10_000, split: str = "test", seed
         raise ValueError(f"--fid-samples: expected at least 4 images (k = 3 nearest neighbours), received {n}")
     t0 = time.perf_counter()
     ref_images, _ = load_arrays(data_cfg, split, limit=n)
+    if verbose:
+        print(f"standard scores: {n:,} generated + {len(ref_images):,} reference images through InceptionV3 "
+              f"({runtime()}, float32); reference features are cached in {cache_dir()} after the first time",
+              file=sys.stderr, flush=True)
     ref = cached_features(ref_images, reference_key(data_cfg, split, ref_images.shape[1:]), verbose=verbose)
     t1 = time.perf_counter()
     gen = features(sample(n), label="generated", verbose=verbose)
