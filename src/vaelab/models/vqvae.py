@@ -202,9 +202,14 @@ class VQVAE(BaseAutoencoder):
             u.update_state(t["indices"])
         return {m.name: m.result() for m in self.metrics}
 
+    @property
+    def optimized_variables(self) -> list:
+        """Encoder, decoder and codebook: the PixelCNN prior is trained later by `fit_prior`, with its own optimizer."""
+        return [w for w in self.trainable_variables if not any(w is p for p in self.prior.trainable_variables)]
+
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
-        trainable = [w for w in self.trainable_weights if not any(w is p for p in self.prior.trainable_weights)]
+        trainable = self.optimized_variables
         with tf.GradientTape() as tape:
             t = self.terms(x, training=True)
             scaled = self.optimizer.scale_loss(t["loss"] / tf.distribute.get_strategy().num_replicas_in_sync)
