@@ -263,3 +263,33 @@ def test_every_family_and_strategy_resumes_exactly_after_a_crash(tmp_path, kind,
     assert_resume_is_exact(tmp_path, model={**TINY, **KIND_SETTINGS.get(kind, {}), "kind": kind, "iw_samples": 2},
                            epochs=2, crash_at=1, keys=None, loss={"strategy": strategy},
                            data={"train_limit": 64, "test_limit": 32}, train={"batch_size": 16})
+
+
+# ---------------------------------------------------------------------------------------------- mixed precision
+
+# bf16 trunks (8-bit mantissa) with float32 heads and loss maths: measured <= 1.6e-4 relative here (hvae);
+# loss maths in bf16 would be off by ~2^-8 = 4e-3
+BF16_RTOL = 2e-3
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS.names())
+def test_bf16_loss_matches_float32_on_the_same_weights_and_batch(kind, images):
+    """The loss maths run in float32 whatever the layer dtype: under mixed_bfloat16 the same weights and batch
+    give the float32 loss within BF16_RTOL, and every encoder/decoder output the loss reads is float32."""
+    from vaelab.train import precision_policy
+
+    models = []
+    for precision in ("float32", "mixed_bfloat16"):
+        with precision_policy(precision):
+            models.append(_model(kind, iw_samples=2, z_log_var_clip=5.0))
+    f32, bf16 = models
+    bf16.set_weights(f32.get_weights())
+    for m in models:
+        m.compile_for_training(keras.optimizers.Adam())  # the Keras-loss strategies' objective needs it
+    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in bf16.decoder_logits.layers)
+    for net in (bf16.encoder, bf16.decoder_logits):
+        assert all(t.dtype == "float32" for t in keras.tree.flatten(net.outputs)), net.name
+    labels = np.arange(16) % 2
+    x, _ = f32.training_pair(tf.constant(images[:16]), labels if f32.needs_labels else None)
+    loss32, loss16 = (float(m.objective(x, training=False)) for m in (f32, bf16))
+    assert np.isfinite(loss16) and loss16 == pytest.approx(loss32, rel=BF16_RTOL)
