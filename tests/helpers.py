@@ -34,9 +34,10 @@ def require(available: bool, what: str, how: str) -> None:
 
 
 def assert_resume_is_exact(tmp_path, model: dict | None = None, epochs: int = 4, crash_at: int = 2,
-                           keys=("loss", "kl_loss", "val_loss")):
-    """`epochs` straight vs a crash at the start of epoch `crash_at` + `--resume`: identical weights (tolerance 0)
-    and identical history columns `keys`. Returns (uninterrupted, resumed) FitResults."""
+                           keys=("loss", "kl_loss", "val_loss"), **sections):
+    """`epochs` straight vs a crash at the start of epoch `crash_at` + `--resume`: identical weights (tolerance 0),
+    identical optimizer state and identical history columns `keys` (None: every column but `time`).
+    `sections` (data=..., loss=..., train=...) go to `tiny_config`. Returns (uninterrupted, resumed) FitResults."""
     import keras
     import numpy as np
 
@@ -49,14 +50,20 @@ def assert_resume_is_exact(tmp_path, model: dict | None = None, epochs: int = 4,
                 raise KeyboardInterrupt("simulated crash")
 
     model = model or {}
-    full = fit(tiny_config(tmp_path, model=model, train={"epochs": epochs, "run_name": "full"}))
-    cfg = tiny_config(tmp_path, model=model, train={"epochs": epochs, "run_name": "crashed"})
+    train = sections.pop("train", {})
+    full = fit(tiny_config(tmp_path, model=model, train={**train, "epochs": epochs, "run_name": "full"}, **sections))
+    cfg = tiny_config(tmp_path, model=model, train={**train, "epochs": epochs, "run_name": "crashed"}, **sections)
     with pytest.raises(KeyboardInterrupt):
         fit(cfg, extra_callbacks=[Crash()])
     assert runs.read_backup_metadata(tmp_path / "runs" / "crashed" / runs.BACKUP)["epoch"] == crash_at
     resumed = fit(cfg, resume=tmp_path / "runs" / "crashed")
     for a, b in zip(full.model.get_weights(), resumed.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+    opt_full, opt_resumed = full.model.optimizer.variables, resumed.model.optimizer.variables
+    assert [tuple(v.shape) for v in opt_resumed] == [tuple(v.shape) for v in opt_full]  # no extra slots
+    for a, b in zip(opt_full, opt_resumed, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    keys = [k for k in full.history if k != "time"] if keys is None else keys
     for key in keys:
         assert resumed.history[key] == full.history[key], key
     return full, resumed

@@ -133,7 +133,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if meta is None:
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
+            # The variables the first training step would build it with (vqvae leaves its prior out):
+            # the backup's optimizer state is restored slot by slot, so the lists must match.
+            self.model.optimizer.build(getattr(self.model, "optimized_variables", self.model.trainable_variables))
         self.model.load_weights(os.path.join(self.backup_dir, meta["weights"]))
         self.model._initial_epoch = meta["epoch"]
 

@@ -52,9 +52,14 @@ class Sampling(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="vaelab")
 class ClipValues(layers.Layer):
-    """Clamps a tensor to [-limit, limit] (guards `exp(z_log_var)` against overflow)."""
+    """Clamps a tensor to [-limit, limit] (guards `exp(z_log_var)` against overflow).
+
+    A head layer: it computes in float32 whatever `train.precision` (its output enters the KL and the
+    log-densities), unless a dtype is given.
+    """
 
     def __init__(self, limit: float, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.limit = float(limit)
 

@@ -115,6 +115,13 @@ class BaseAutoencoder(keras.Model):
         """The pixel likelihood p(x | logits) (`vaelab.likelihoods`)."""
         return LIKELIHOODS.get(self.cfg.likelihood)
 
+    @property
+    def optimized_variables(self) -> list:
+        """The variables `fit`'s optimizer updates, in its order: every trainable one here. A family that trains
+        some weights in a separate stage (vqvae's PixelCNN prior) leaves them out, and a resumed run builds
+        its optimizer from this same list, so the restored optimizer state matches the uninterrupted run's."""
+        return self.trainable_variables
+
     def targets(self, x):
         """The `y` that `fit` needs for a batch of images `x` (only multi_output differs)."""
         return x

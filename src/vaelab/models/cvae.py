@@ -23,7 +23,7 @@ from keras import layers, ops
 
 from vaelab.layers import ClipValues, LikelihoodMean
 from vaelab.losses import gaussian_kl, log_normal, log_standard_normal
-from vaelab.models.heads import ARCHITECTURES, activation
+from vaelab.models.heads import ARCHITECTURES, activation, float32_outputs
 from vaelab.models.kinds import MODEL_KINDS
 from vaelab.strategies.train_step import TrainStepVAE
 
@@ -71,14 +71,14 @@ class ConditionalVAE(TrainStepVAE):
         z_log_var = layers.Dense(cfg.latent_dim, name="z_log_var", dtype="float32")(h)
         if cfg.z_log_var_clip:
             z_log_var = ClipValues(cfg.z_log_var_clip, name="z_log_var_clip")(z_log_var)
-        return keras.Model([x, c], [z_mean, z_log_var], name="encoder")
+        return keras.Model([x, c], float32_outputs([z_mean, z_log_var]), name="encoder")
 
     def _build_decoders(self):
         cfg = self.cfg
         z = keras.Input(shape=(cfg.latent_dim,), name="z")
         c = keras.Input(shape=(self.condition_dim,), name="condition")
         zc = layers.Concatenate(name="z_and_condition")([z, c])  # (B, D + K + 1)
-        logits = ARCHITECTURES.get(cfg.architecture).decoder_trunk(cfg, zc, self.image_shape)  # (B, H, W, C)
+        logits = float32_outputs(ARCHITECTURES.get(cfg.architecture).decoder_trunk(cfg, zc, self.image_shape))
         x_hat = LikelihoodMean(cfg.likelihood, name="x_hat", dtype="float32")(logits)
         return keras.Model([z, c], logits, name="decoder_logits"), keras.Model([z, c], x_hat, name="decoder")
 

@@ -20,6 +20,21 @@ def activation(name: str, label: str = "model.activation") -> layers.Layer:
     return layers.Activation(name)
 
 
+def float32_outputs(outputs):
+    """The one place where network outputs enter the loss maths (KL, likelihoods, IW bounds, VQ losses):
+    every float tensor of `outputs` (a tensor or a list) leaves as float32, whatever `train.precision`.
+
+    Under mixed precision a weightless layer after the last float32 layer (Reshape, Cropping2D) computes in
+    bfloat16/float16 again; this casts it back. A tensor already float32 passes unchanged (no layer added).
+    """
+    def cast(t):
+        if t.dtype in ("bfloat16", "float16"):
+            return layers.Identity(dtype="float32")(t)
+        return t
+
+    return [cast(t) for t in outputs] if isinstance(outputs, (list, tuple)) else cast(outputs)
+
+
 def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str = "encoder",
                   variational: bool = True) -> keras.Model:
     """image (B, H, W, C) -> [z_mean, z_log_var] (B, D) each; z_mean only when not `variational` (an AE)."""
@@ -33,11 +48,11 @@ def build_encoder(cfg: ModelConfig, image_shape: tuple[int, int, int], name: str
     # Heads and output stay float32 under mixed precision: the KL and log-likelihoods need the range.
     z_mean = layers.Dense(cfg.latent_dim, name="z_mean", dtype="float32")(h)
     if not variational:
-        return keras.Model(x, z_mean, name=name)
+        return keras.Model(x, float32_outputs(z_mean), name=name)
     z_log_var = layers.Dense(cfg.latent_dim, name="z_log_var", dtype="float32")(h)
     if cfg.z_log_var_clip:
-        z_log_var = ClipValues(cfg.z_log_var_clip, name="z_log_var_clip")(z_log_var)
-    return keras.Model(x, [z_mean, z_log_var], name=name)
+        z_log_var = ClipValues(cfg.z_log_var_clip, name="z_log_var_clip")(z_log_var)  # float32 too
+    return keras.Model(x, float32_outputs([z_mean, z_log_var]), name=name)
 
 
 def build_decoders(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[keras.Model, keras.Model]:
@@ -48,7 +63,7 @@ def build_decoders(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple
     """
     arch = ARCHITECTURES.get(cfg.architecture)
     z = keras.Input(shape=(cfg.latent_dim,), name="z")
-    logits = arch.decoder_trunk(cfg, z, tuple(image_shape))  # (B, H, W, C)
+    logits = float32_outputs(arch.decoder_trunk(cfg, z, tuple(image_shape)))  # (B, H, W, C)
     x_hat = LikelihoodMean(cfg.likelihood, name="x_hat", dtype="float32")(logits)
     return keras.Model(z, logits, name="decoder_logits"), keras.Model(z, x_hat, name="decoder")
 

@@ -19,7 +19,7 @@ from keras import layers, ops
 
 from vaelab.layers import ClipValues
 from vaelab.losses import log_normal, log_standard_normal
-from vaelab.models.heads import activation
+from vaelab.models.heads import activation, float32_outputs
 from vaelab.models.iwae import IWAE
 from vaelab.models.kinds import MODEL_KINDS
 
@@ -34,7 +34,7 @@ def gaussian_mlp(cfg, n_in: int, n_out: int, name: str) -> keras.Model:
     log_var = layers.Dense(n_out, name=f"{name}_log_var", dtype="float32")(h)
     if cfg.z_log_var_clip:
         log_var = ClipValues(cfg.z_log_var_clip, name=f"{name}_log_var_clip")(log_var)
-    return keras.Model(z, [mean, log_var], name=name)
+    return keras.Model(z, float32_outputs([mean, log_var]), name=name)
 
 
 @MODEL_KINDS.register("hvae")

@@ -34,6 +34,7 @@ from vaelab.config import ModelConfig, RunConfig
 from vaelab.layers import LikelihoodMean
 from vaelab.models.autoencoder import BaseAutoencoder
 from vaelab.models.conv import _block, _check
+from vaelab.models.heads import float32_outputs
 from vaelab.models.kinds import MODEL_KINDS
 from vaelab.models.pixelcnn import build_pixelcnn, sample_codes
 
@@ -128,7 +129,7 @@ class VQVAE(BaseAutoencoder):
         for f, k, s in _check(cfg):
             h = _block(h, layers.Conv2D(f, k, strides=s, padding="same"), cfg)
         z_e = layers.Conv2D(cfg.latent_dim, 1, name="z_e", dtype="float32")(h)  # (B, h, w, D)
-        return keras.Model(x, z_e, name="encoder")
+        return keras.Model(x, float32_outputs(z_e), name="encoder")
 
     def _build_decoders(self):
         """z_q flattened (B, h*w*D) -> logits / image (B, H, W, C)."""
@@ -143,6 +144,7 @@ class VQVAE(BaseAutoencoder):
         if extra_h or extra_w:
             logits = layers.Cropping2D(((extra_h // 2, extra_h - extra_h // 2),
                                         (extra_w // 2, extra_w - extra_w // 2)))(logits)
+        logits = float32_outputs(logits)  # a Cropping2D after the float32 conv computes under the policy
         x_hat = LikelihoodMean(cfg.likelihood, name="x_hat", dtype="float32")(logits)
         return keras.Model(z, logits, name="decoder_logits"), keras.Model(z, x_hat, name="decoder")
 
@@ -200,9 +202,14 @@ class VQVAE(BaseAutoencoder):
             u.update_state(t["indices"])
         return {m.name: m.result() for m in self.metrics}
 
+    @property
+    def optimized_variables(self) -> list:
+        """Encoder, decoder and codebook: the PixelCNN prior is trained later by `fit_prior`, with its own optimizer."""
+        return [w for w in self.trainable_variables if not any(w is p for p in self.prior.trainable_variables)]
+
     def train_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
-        trainable = [w for w in self.trainable_weights if not any(w is p for p in self.prior.trainable_weights)]
+        trainable = self.optimized_variables
         with tf.GradientTape() as tape:
             t = self.terms(x, training=True)
             scaled = self.optimizer.scale_loss(t["loss"] / tf.distribute.get_strategy().num_replicas_in_sync)

@@ -75,8 +75,8 @@ class TrainStepVAE(VAE):
             t = self.terms(x, training=True)
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(t["loss"] / replicas)  # loss scaling under mixed_float16
-        grads = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
+        grads = tape.gradient(scaled, self.optimized_variables)
+        self.optimizer.apply_gradients(zip(grads, self.optimized_variables, strict=True))
         return self.distributable_logs(self._track(t))
 
     def test_step(self, data):
