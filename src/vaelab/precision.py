@@ -57,8 +57,9 @@ class Verdict:
         parts = [f"{name} {ms:.1f} ms/step" for name, ms in self.ms_per_step.items()]
         ratios = [f"{name} {f32 / ms:.2f}x float32's speed" for name, ms in self.ms_per_step.items()
                   if name != "float32" and f32]
-        when = f", measured {self.measured}" if self.measured else ""
-        return f"{self.precision} ({self.source}{when}: {', '.join(parts)}; {', '.join(ratios)})"
+        when = f"measured {self.measured}" if self.measured else "measured"
+        origin = when if self.source == "measured" else f"{self.source}, {when}"
+        return f"{self.precision} ({origin}: {', '.join(parts)}; {', '.join(ratios)})"
 
 
 def cpu_bf16_units() -> list[str]:
