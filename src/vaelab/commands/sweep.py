@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from vaelab.commands.args import count
 from vaelab.commands.base import COMMANDS
 
 
@@ -16,11 +19,13 @@ class SweepCommand:
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="a fixed override added to the spec's set: (repeatable)")
         p.add_argument("--data-dir", help="shortcut for --set data.data_dir=DIR")
-        p.add_argument("--trials", type=int, help="budget of finished trials (overrides the spec's trials:)")
+        p.add_argument("--trials", type=count(1, 100_000),
+                       help="budget of finished trials (overrides the spec's trials:)")
         p.add_argument("--dir", help="sweep directory (default sweeps/<name>)")
         p.add_argument("--storage", metavar="URL", help="shared Optuna storage, e.g. postgresql://user@host/db "
                        "(default: a journal file in the sweep directory)")
-        p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+        p.add_argument("--workers", type=count(1, os.cpu_count() or 1, "(the CPU cores of this machine)"), default=1,
+                       help="local worker processes (default 1)")
         p.add_argument("--no-compare", action="store_true", help="do not write compare.html")
 
     @staticmethod
