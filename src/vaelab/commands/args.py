@@ -91,12 +91,12 @@ class Number:
         try:
             value = self.parse(text)
             self.check(value, "value")
-        except ConfigError as e:  # argparse prints an ArgumentTypeError's text as it is
+        except ValueError as e:  # ConfigError, or the memory budget's; argparse prints an ArgumentTypeError as is
             raise argparse.ArgumentTypeError(str(e).removeprefix("value: ")) from None
         return value
 
-    def __repr__(self) -> str:
-        return f"<{self.expected()}>"
+    def __repr__(self) -> str:  # argparse takes it eagerly: no machine-derived bound evaluated here
+        return f"Number({self.kind.__name__}, gt={self.gt}, ge={self.ge}, le={self._le})"
 
 
 def count(lo: int = 1, hi: int | Callable[[], int] | None = None, why: str | Callable[[int], str] = "") -> Number:
