@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-import os
-
-from vaelab.commands.args import count
+from vaelab.commands.args import count, memory_why
 from vaelab.commands.base import COMMANDS
+
+WORKER_BYTES = 2**30  # a worker is a Python + TensorFlow process training one trial: about 1 GiB for small models
+
+
+def _most_workers() -> int:
+    from vaelab.limits import most_that_fits
+
+    return max(1, most_that_fits(WORKER_BYTES))
+
+
+def _workers_why(most: int) -> str:
+    return memory_why("about 1 GiB per worker process")
 
 
 @COMMANDS.register("sweep")
@@ -24,7 +34,7 @@ class SweepCommand:
         p.add_argument("--dir", help="sweep directory (default sweeps/<name>)")
         p.add_argument("--storage", metavar="URL", help="shared Optuna storage, e.g. postgresql://user@host/db "
                        "(default: a journal file in the sweep directory)")
-        p.add_argument("--workers", type=count(1, os.cpu_count() or 1, "(the CPU cores of this machine)"), default=1,
+        p.add_argument("--workers", type=count(1, _most_workers, _workers_why), default=1,
                        help="local worker processes (default 1)")
         p.add_argument("--no-compare", action="store_true", help="do not write compare.html")
 
