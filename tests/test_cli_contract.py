@@ -160,12 +160,12 @@ def test_generate_scale_is_bounded_by_the_images_and_the_machine(tiny_run, tmp_p
 
 
 def test_evaluate_fid_samples_is_bounded_by_the_run_images(tiny_run, tmp_path, monkeypatch, capsys):
-    from vaelab.commands.evaluate import fid_bytes_per_sample
+    from vaelab.commands.evaluate import FID_FIXED, fid_bytes_per_sample
 
     monkeypatch.setenv(BUDGET_ENV, str(10**9))
     before = _files(tiny_run)
-    most = 10**9 // fid_bytes_per_sample((16, 16, 1))
-    assert 10**9 // fid_bytes_per_sample() > most  # the run's image size refines the bound checked while parsing
+    most = (10**9 - FID_FIXED) // fid_bytes_per_sample((16, 16, 1))
+    assert (10**9 - FID_FIXED) // fid_bytes_per_sample() > most  # the run refines the bound checked while parsing
     assert main(["evaluate", str(tiny_run), "--fid-samples", str(most + 1)]) == 2
     line = _one_error(capsys)
     assert line.startswith(f"vaelab evaluate: error: --fid-samples: expected 4..{most} on this machine"), line

@@ -7,12 +7,14 @@ from vaelab.commands.base import COMMANDS
 
 MAX_K = 1_000_000  # IWAE papers use k = 5000; memory is flat in k (streamed), time grows with k x images
 FEATURES = 2048  # InceptionV3 pool3 (vaelab.metrics.inception.FEATURES; not imported: it starts TensorFlow)
+FID_FIXED = 2**29  # the network, torch, the bounded distance blocks and covariance sums: about 512 MiB in all
 
 
 def fid_bytes_per_sample(image_shape=None) -> int:
-    """Estimated peak memory per --fid-samples image of `metrics.inception.standard_scores`: the generated and
-    reference (n, 2048) float32 features, their float64 copies in the scores and the cache's copy, plus both
-    image sets (float32 and uint8 RGB) when the image shape is known."""
+    """Estimated peak memory per --fid-samples image of `metrics.inception.standard_scores` (beyond FID_FIXED): the
+    generated and reference (n, 2048) float32 features, their float64 copies for KID and precision/recall and the
+    cache's copy (measured: 32 bytes per feature and sample with the copies), plus both image sets (float32 and
+    uint8 RGB) when the image shape is known."""
     per = FEATURES * (4 + 4 + 8 + 8 + 4)
     if image_shape:
         h, w, c = image_shape
@@ -23,14 +25,15 @@ def fid_bytes_per_sample(image_shape=None) -> int:
 def _fid_most(image_shape=None) -> int:
     from vaelab.limits import most_that_fits
 
-    return most_that_fits(fid_bytes_per_sample(image_shape))
+    return most_that_fits(fid_bytes_per_sample(image_shape), fixed=FID_FIXED)
 
 
 def _fid_why(most: int, image_shape=None) -> str:
     from vaelab.limits import human_bytes
 
     what = f"{image_shape[0]}x{image_shape[1]} images" if image_shape else "images"
-    return memory_why(f"{human_bytes(fid_bytes_per_sample(image_shape))} of features and {what} per sample")
+    return memory_why(f"{human_bytes(fid_bytes_per_sample(image_shape))} of features and {what} per sample, "
+                      f"{human_bytes(FID_FIXED)} for the network")
 
 
 @COMMANDS.register("evaluate")
