@@ -5,7 +5,7 @@ from __future__ import annotations
 from vaelab.commands.args import count, memory_why
 from vaelab.commands.base import COMMANDS
 
-WORKER_BYTES = 2**30  # a worker is a Python + TensorFlow process training one trial: about 1 GiB for small models
+WORKER_BYTES = 2**29  # a worker is a Python + TensorFlow process training one trial: ~0.5 GiB for small models
 
 
 def _most_workers() -> int:
@@ -15,7 +15,7 @@ def _most_workers() -> int:
 
 
 def _workers_why(most: int) -> str:
-    return memory_why("about 1 GiB per worker process")
+    return memory_why("about 0.5 GiB per worker process")
 
 
 @COMMANDS.register("sweep")
