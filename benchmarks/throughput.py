@@ -58,10 +58,10 @@ def setup_vaelab(jit: str = "auto", strategy: str = "train_step", autotune: str 
     """
     import numpy as np
 
+    from vaelab import precision as precisions
     from vaelab.config import RunConfig
     from vaelab.data import Split, make_dataset
     from vaelab.strategies import build_model
-    from vaelab import precision as precisions
     from vaelab.train import make_optimizer, resolve_jit
 
     cfg = RunConfig.from_dict(

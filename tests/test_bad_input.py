@@ -38,8 +38,8 @@ def _train(tmp_path, *args) -> int:
 
 @pytest.mark.parametrize("args, message", [
     (["--set", "train.batch_size=0"], "train.batch_size: expected a value >= 1, received 0"),
-    (["--epochs", "-1"], "train.epochs: expected a value >= 1, received -1"),
-    (["--epochs", "0"], "train.epochs: expected a value >= 1, received 0"),
+    (["--set", "train.epochs=-1"], "train.epochs: expected a value >= 1, received -1"),  # --epochs: test_cli_contract
+    (["--set", "train.epochs=0"], "train.epochs: expected a value >= 1, received 0"),
     (["--set", "train.learning_rate=-0.01"], "train.learning_rate: expected a value > 0.0, received -0.01"),
     (["--set", "loss.beta=-1"], "loss.beta: expected a value >= 0.0, received -1.0"),
     (["--set", "model.latent_dim=0"], "model.latent_dim: expected a value >= 1, received 0"),

@@ -80,6 +80,35 @@ def test_knn_radii_on_points_on_a_line():
         standard.knn_radii(f, k=6)
 
 
+def test_feature_statistics_stream_to_the_same_mean_and_covariance():
+    from vaelab.metrics.frechet import feature_statistics
+
+    f = np.random.default_rng(0).normal(50.0, 0.1, (1001, 6)).astype("float32")  # far from 0: cancellation-prone
+    mean, cov = feature_statistics(f, chunk=7)  # 143 chunks
+    np.testing.assert_allclose(mean, f.astype("float64").mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(cov, np.cov(f.astype("float64"), rowvar=False), rtol=1e-7, atol=1e-12)
+
+
+def test_score_memory_grows_only_with_one_copy_of_the_features(monkeypatch):
+    """Distance blocks are bounded (BLOCK entries) and no block outlives its row: peak memory is linear in N,
+    ~32 bytes per feature per sample (the float64 copies of both sets), not N^2 (k-NN radii kept every block)."""
+    import tracemalloc
+
+    monkeypatch.setattr(standard, "BLOCK", 2**16)
+    rng = np.random.default_rng(0)
+    peaks = {}
+    for n in (1000, 4000):
+        g, r = rng.normal(size=(n, 16)), rng.normal(0.3, 1.0, (n, 16))
+        small = standard.knn_radii(r, batch=7)
+        tracemalloc.start()
+        got = standard.scores(g, r)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        np.testing.assert_array_equal(standard.knn_radii(r), small)  # blocking changes no radius
+        assert 0 < got["precision"] <= 1
+    assert peaks[4000] < 4 * peaks[1000] + 2**21 and peaks[4000] < 4000**2 * 8 / 2, peaks
+
+
 def test_scores_reject_mismatched_features():
     with pytest.raises(ValueError, match=r"expected two \(N >= 2, F\) arrays of equal F"):
         standard.kid(np.zeros((5, 3)), np.zeros((5, 4)))

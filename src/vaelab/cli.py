@@ -74,11 +74,12 @@ def _one_line_warnings(command: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from vaelab.commands import COMMANDS
+    from vaelab.commands.args import OneLineParser
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="show TensorFlow's native start-up log lines (hidden by default)")
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(  # bad arguments: one line, exit 2 (its subparsers are OneLineParsers too)
         prog="vaelab", parents=[common],
         description="Build, train and study Autoencoders and VAEs (TensorFlow 2 / Keras 3).",
     )

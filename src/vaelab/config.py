@@ -198,16 +198,28 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: expected {_type_name(tp)}, received {value!r} ({type(value).__name__})")
 
 
+def check_bounds(value: Any, key: str, *, gt: float | None = None, ge: float | None = None,
+                 le: float | None = None, expected: str | None = None, received: Any = None) -> None:
+    """The rule of `bounded`: ConfigError naming `key` when the number `value` is not finite or is outside the
+    bounds. `expected` describes the whole range in the message (default: the bound that failed); `received`
+    is what the user typed, when it differs from `value` (a list, a text)."""
+    shown = value if received is None else received
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected {expected or 'a finite number'}, received {shown!r}")
+    for op, bound, ok in (("gt", ">", lambda a, b: a > b), ("ge", ">=", lambda a, b: a >= b),
+                          ("le", "<=", lambda a, b: a <= b)):
+        limit = {"gt": gt, "ge": ge, "le": le}[op]
+        if limit is not None and not ok(value, limit):
+            raise ConfigError(f"{key}: expected {expected or f'a value {bound} {limit}'}, received {shown!r}")
+
+
 def _check_field(value: Any, f: dataclasses.Field, key: str) -> None:
     """The field's bounds (`bounded`) and registry (`choice`), from its metadata."""
     meta = f.metadata
     for v in value if isinstance(value, list) else [value]:
         if v is None or isinstance(v, (str, bool)):
             continue
-        for op, bound, ok in (("gt", ">", lambda a, b: a > b), ("ge", ">=", lambda a, b: a >= b),
-                              ("le", "<=", lambda a, b: a <= b)):
-            if meta.get(op) is not None and not ok(v, meta[op]):
-                raise ConfigError(f"{key}: expected a value {bound} {meta[op]}, received {value!r}")
+        check_bounds(v, key, gt=meta.get("gt"), ge=meta.get("ge"), le=meta.get("le"), received=value)
     if meta.get("registry"):
         module, name = meta["registry"].split(":")
         registry = getattr(importlib.import_module(module), name)  # a Registry or a list of names

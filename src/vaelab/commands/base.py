@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaelab.commands.args import setting
 from vaelab.registry import Registry
 
 COMMANDS = Registry("command")
@@ -15,7 +16,7 @@ def add_config_args(p: argparse.ArgumentParser, config_required: bool = False) -
     p.add_argument("--dataset", help="shortcut for --set data.name=NAME")
     p.add_argument("--data-dir", help="shortcut for --set data.data_dir=DIR")
     p.add_argument("--strategy", help="shortcut for --set loss.strategy=NAME")
-    p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
+    p.add_argument("--epochs", type=setting("train.epochs"), help="shortcut for --set train.epochs=N")
     p.add_argument("--output-dir", help="shortcut for --set train.output_dir=DIR")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vaelab.commands.args import count
 from vaelab.commands.base import COMMANDS
 
 
@@ -16,7 +17,7 @@ class CompareRuns:
         p.add_argument("--storage", metavar="URL", help="the sweep's storage URL, when it holds a password")
         p.add_argument("-o", "--out", default=None, help="output HTML (default compare.html; "
                        "with --sweep: DIR/compare.html)")
-        p.add_argument("--limit", type=int, default=500, help="test images per run for the figures (default 500)")
+        p.add_argument("--limit", type=count(1), default=500, help="test images per run for the figures (default 500)")
 
     @staticmethod
     def run(args) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vaelab.commands.args import PORT, count
 from vaelab.commands.base import COMMANDS
 
 
@@ -13,8 +14,8 @@ class Explore:
     def register(p):
         p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
         p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, local only)")
-        p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (default 8765)")
-        p.add_argument("--limit", type=int, default=2000, help="use the first N test images (default 2000)")
+        p.add_argument("--port", type=PORT, default=8765, help="port; 0 picks a free one (default 8765)")
+        p.add_argument("--limit", type=count(1), default=2000, help="use the first N test images (default 2000)")
 
     @staticmethod
     def run(args) -> int:

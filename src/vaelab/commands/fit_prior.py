@@ -6,6 +6,7 @@ model); `--kind pixelcnn` trains a VQ-VAE's PixelCNN over its code grids (second
 
 from __future__ import annotations
 
+from vaelab.commands.args import SEED, count
 from vaelab.commands.base import COMMANDS
 
 
@@ -17,10 +18,11 @@ class FitPrior:
     def register(p):
         p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
         p.add_argument("--kind", default="gmm", help="gmm (default), vae2, or pixelcnn (vqvae); see docs/metrics.md")
-        p.add_argument("--components", type=int, default=None, help="gmm: mixture components (default 10)")
-        p.add_argument("--epochs", type=int, default=10, help="pixelcnn: training epochs of the prior (default 10)")
-        p.add_argument("--limit", type=int, default=None, help="fit on the first N training images only")
-        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        p.add_argument("--components", type=count(1, 1000), default=None, help="gmm: mixture components (default 10)")
+        p.add_argument("--epochs", type=count(1), default=10,
+                       help="pixelcnn: training epochs of the prior (default 10)")
+        p.add_argument("--limit", type=count(1), default=None, help="fit on the first N training images only")
+        p.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
         p.add_argument("--checkpoint", choices=("last", "best"), default=None,
                        help="gmm/vae2: fit to the codes of checkpoints/<name>.keras; needed for a run that has not "
                             "finished training")

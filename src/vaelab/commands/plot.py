@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vaelab.commands.args import SEED, count, real
 from vaelab.commands.base import COMMANDS
 
 
@@ -17,21 +18,23 @@ class Plot:
         p.add_argument("--what", action="append", default=None, metavar="NAME",
                        help=f"repeatable: {', '.join(FIGURES.names())} or all (default latent)")
         p.add_argument("--out", help="output PNG (one figure) or directory (default RUN_DIR/figures)")
-        p.add_argument("-n", type=int, default=16, help="images per strip / number of samples (default 16)")
-        p.add_argument("--std", type=float, default=1.0, help="std of the prior samples (default 1.0)")
+        p.add_argument("-n", type=count(1, 1000), default=16,
+                       help="images per strip / number of samples (default 16)")
+        p.add_argument("--std", type=real(gt=0), default=1.0, help="std of the prior samples (default 1.0)")
         p.add_argument("--prior", default="auto", help="samples: standard, a fitted kind or auto (default)")
-        p.add_argument("--grid", type=int, default=15, help="manifold grid side (default 15)")
-        p.add_argument("--dims", type=int, nargs=2, default=(0, 1), help="manifold dims (default 0 1)")
-        p.add_argument("--indices", type=int, nargs=2, help="interpolate between these two test images")
+        p.add_argument("--grid", type=count(1, 100, "(a grid of N x N decoded images)"), default=15,
+                       help="manifold grid side (default 15)")
+        p.add_argument("--dims", type=count(0), nargs=2, default=(0, 1), help="manifold dims (default 0 1)")
+        p.add_argument("--indices", type=count(0), nargs=2, help="interpolate between these two test images")
         p.add_argument("--classes", nargs=2, help="interpolate between these two class centroids")
-        p.add_argument("--steps", type=int, default=10, help="interpolation steps (default 10)")
+        p.add_argument("--steps", type=count(2, 1000), default=10, help="interpolation steps (default 10)")
         p.add_argument("--attribute", dest="attributes", action="append", help="attribute to add")
-        p.add_argument("--factors", type=float, nargs="+", default=[0.0, 1.0, 2.0],
+        p.add_argument("--factors", type=real(), nargs="+", default=[0.0, 1.0, 2.0],
                        help="multiples of the attribute vector to add (default 0 1 2)")
         p.add_argument("--combo", action="append", default=[], metavar="ATTR=WEIGHT",
                        help="arithmetic: also add a weighted sum of vectors (repeatable), e.g. Smiling=1")
-        p.add_argument("--limit", type=int, default=2000, help="test images to load (default 2000)")
-        p.add_argument("--seed", type=int, default=0, help="seed for samples and subsampling")
+        p.add_argument("--limit", type=count(1), default=2000, help="test images to load (default 2000)")
+        p.add_argument("--seed", type=SEED, default=0, help="seed for samples and subsampling")
 
     @staticmethod
     def run(args) -> int:
@@ -92,6 +95,8 @@ def _parse_combo(items: list[str]) -> dict[str, float] | None:
         name, _, weight = item.partition("=")
         try:
             out[name] = float(weight)
+            real().check(out[name])  # finite
         except ValueError:
-            raise ValueError(f"--combo: expected ATTRIBUTE=WEIGHT (Smiling=1), received {item!r}") from None
+            raise ValueError(f"--combo: expected ATTRIBUTE=WEIGHT (Smiling=1) with a finite weight, "
+                             f"received {item!r}") from None
     return out or None

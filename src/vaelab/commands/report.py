@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vaelab.commands.args import count
 from vaelab.commands.base import COMMANDS
 
 
@@ -12,7 +13,7 @@ class Report:
     @staticmethod
     def register(p):
         p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
-        p.add_argument("--limit", type=int, default=2000, help="test images to use (default 2000)")
+        p.add_argument("--limit", type=count(1), default=2000, help="test images to use (default 2000)")
         p.add_argument("--prior", default="auto", help="prior samples: standard, a fitted kind or auto (default)")
 
     @staticmethod

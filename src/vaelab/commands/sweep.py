@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from vaelab.commands.args import count, memory_why
 from vaelab.commands.base import COMMANDS
+
+WORKER_BYTES = 2**29  # a worker is a Python + TensorFlow process training one trial: ~0.5 GiB for small models
+
+
+def _most_workers() -> int:
+    from vaelab.limits import most_that_fits
+
+    return max(1, most_that_fits(WORKER_BYTES))
+
+
+def _workers_why(most: int) -> str:
+    return memory_why("about 0.5 GiB per worker process")
 
 
 @COMMANDS.register("sweep")
@@ -16,11 +29,13 @@ class SweepCommand:
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="a fixed override added to the spec's set: (repeatable)")
         p.add_argument("--data-dir", help="shortcut for --set data.data_dir=DIR")
-        p.add_argument("--trials", type=int, help="budget of finished trials (overrides the spec's trials:)")
+        p.add_argument("--trials", type=count(1, 100_000),
+                       help="budget of finished trials (overrides the spec's trials:)")
         p.add_argument("--dir", help="sweep directory (default sweeps/<name>)")
         p.add_argument("--storage", metavar="URL", help="shared Optuna storage, e.g. postgresql://user@host/db "
                        "(default: a journal file in the sweep directory)")
-        p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+        p.add_argument("--workers", type=count(1, _most_workers, _workers_why), default=1,
+                       help="local worker processes (default 1)")
         p.add_argument("--no-compare", action="store_true", help="do not write compare.html")
 
     @staticmethod

@@ -39,6 +39,7 @@ class EvalOptions:
     prior: str = "auto"  # generated samples: standard | a fitted kind (gmm, ...) | auto (newest fitted)
     image_chunk: int = 50
     sample_chunk: int = 200
+    verbose: bool = False  # estimates and progress of the long parts on stderr
 
     def problems(self) -> dict[str, str]:
         """{option: what it expects} for each invalid option; {} when all are valid. `vaelab evaluate` and a

@@ -24,7 +24,7 @@ class Iwae:
     def compute(ctx: Context) -> dict:
         o = ctx.opts
         bound = metrics.iwae_bound(ctx.model, ctx.x, k=o.k, seed=o.seed, image_chunk=o.image_chunk,
-                                   sample_chunk=o.sample_chunk)
+                                   sample_chunk=o.sample_chunk, verbose=o.verbose)
         nll = float(-bound.mean())
         return {
             "k": o.k,

@@ -11,12 +11,25 @@ from __future__ import annotations
 import numpy as np
 
 
-def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, F) features -> (mean (F,), covariance (F, F)), in float64."""
-    f = np.asarray(features, "float64")
+def feature_statistics(features: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """(N, F) features -> (mean (F,), covariance (F, F)), in float64.
+
+    Accumulated over chunks of `chunk` rows (sums of x and x x^T around the first chunk's mean, in float64), so
+    memory is O(chunk * F + F^2) whatever N: no float64 copy of the whole set. Same numbers as `np.cov` to
+    round-off (tests/test_metrics.py).
+    """
+    f = np.asarray(features)
     if f.ndim != 2 or len(f) < 2:
         raise ValueError(f"features: expected (N >= 2, F), received shape {f.shape}")
-    return f.mean(axis=0), np.cov(f, rowvar=False).reshape(f.shape[1], f.shape[1])
+    n, dim = f.shape
+    shift = f[:chunk].mean(axis=0, dtype="float64")  # (F,) centring against cancellation
+    s1, s2 = np.zeros(dim), np.zeros((dim, dim))
+    for i in range(0, n, chunk):
+        x = f[i : i + chunk].astype("float64") - shift  # (chunk, F)
+        s1 += x.sum(axis=0)
+        s2 += x.T @ x
+    d = s1 / n  # mean - shift
+    return shift + d, (s2 - n * np.outer(d, d)) / (n - 1)
 
 
 def _sqrt_psd(s: np.ndarray) -> np.ndarray:

@@ -12,10 +12,13 @@ of each chunk in slices of `sample_chunk`. The noise is drawn with numpy from `s
 from __future__ import annotations
 
 import math
+import sys
+import time
 
 import numpy as np
 import tensorflow as tf
 
+from vaelab.limits import human_seconds
 from vaelab.losses import gaussian_kl, log_normal, log_standard_normal
 
 
@@ -80,22 +83,34 @@ def elbo_terms(model, images: np.ndarray, seed: int = 0, batch_size: int = 500) 
 
 
 def iwae_bound(model, images: np.ndarray, k: int = 1000, seed: int = 0, image_chunk: int = 50,
-               sample_chunk: int = 200) -> np.ndarray:
+               sample_chunk: int = 200, verbose: bool = False) -> np.ndarray:
     """L_k per image (nats, (N,)): log of the mean of k importance weights, computed with logsumexp.
 
-    At most `image_chunk * sample_chunk` decoder evaluations are in memory at once; the (chunk, k)
-    log-weights are kept, so memory is O(image_chunk * (k + sample_chunk * H * W * C)).
+    At most `image_chunk * sample_chunk` decoder evaluations are in memory at once, and the k log-weights
+    are reduced as they come (a running logsumexp in float64), so memory is O(image_chunk * sample_chunk
+    * H * W * C) whatever k. With `verbose`, a long run prints its estimated time after the first chunk and
+    a progress line with ETA about every minute on stderr.
     """
     if k < 1:
         raise ValueError(f"k: expected at least 1 importance sample, received {k}")
     scorer, rng = _Scorer(model), np.random.default_rng(seed)
-    bounds = []
+    bounds, t0, shown = [], time.perf_counter(), 0.0
     for i in range(0, len(images), image_chunk):
         x = tf.constant(images[i : i + image_chunk], tf.float32)  # (B, H, W, C)
-        log_w = []
+        total = np.full(x.shape[0], -np.inf)  # (B,) log sum_i w_i so far
         for j in range(0, k, sample_chunk):
             s = min(sample_chunk, k - j)
-            log_w.append(scorer.terms(x, _noise(rng, (x.shape[0], s, model.noise_dim)))["log_w"])  # (B, S)
-        log_w = tf.concat(log_w, axis=1)  # (B, k)
-        bounds.append((tf.reduce_logsumexp(log_w, axis=1) - math.log(k)).numpy())
+            log_w = scorer.terms(x, _noise(rng, (x.shape[0], s, model.noise_dim)))["log_w"]  # (B, S)
+            total = np.logaddexp(total, tf.reduce_logsumexp(log_w, axis=1).numpy().astype("float64"))
+        bounds.append(total - math.log(k))
+        done, elapsed = i + x.shape[0], time.perf_counter() - t0
+        if verbose and done < len(images) and (i == 0 or elapsed - shown > 60):
+            eta = elapsed / done * (len(images) - done)
+            if i == 0 and eta > 30:
+                print(f"IWAE bound: k = {k} on {len(images)} images ({k * len(images):.3g} decoder passes), "
+                      f"estimated {human_seconds(elapsed + eta)} at the measured rate", file=sys.stderr, flush=True)
+            elif i > 0:
+                print(f"  IWAE bound: {done}/{len(images)} images, ETA {human_seconds(eta)}", file=sys.stderr,
+                      flush=True)
+            shown = elapsed
     return np.concatenate(bounds)

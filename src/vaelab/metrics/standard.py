@@ -57,18 +57,29 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(d2, 0.0, None))
 
 
-def knn_radii(features: np.ndarray, k: int = 3, batch: int = 1000) -> np.ndarray:
+BLOCK = 2**22  # entries of one (rows, N) distance block: 32 MiB in float64, whatever N
+
+
+def _rows(n_members: int, batch: int | None) -> int:
+    """Rows per distance block: `batch`, else as many as keep a block within BLOCK entries (memory flat in N)."""
+    return batch or max(1, min(1000, BLOCK // max(n_members, 1)))
+
+
+def knn_radii(features: np.ndarray, k: int = 3, batch: int | None = None) -> np.ndarray:
     """(N,) distance of each sample to its k-th nearest neighbour in the same set (itself excluded)."""
     f = np.asarray(features, "float64")
     if not 1 <= k < len(f):
         raise ValueError(f"k: expected 1 <= k < N = {len(f)}, received {k}")
-    # the k+1-th smallest distance per row: the sample itself is the smallest (0)
-    return np.concatenate([np.partition(_distances(f[i : i + batch], f), k, axis=1)[:, k]
+    batch = _rows(len(f), batch)
+    # the k+1-th smallest distance per row: the sample itself is the smallest (0); copied, as a view would keep
+    # every (batch, N) block alive: N^2 floats in all
+    return np.concatenate([np.partition(_distances(f[i : i + batch], f), k, axis=1)[:, k].copy()
                            for i in range(0, len(f), batch)])
 
 
-def _inside(points: np.ndarray, members: np.ndarray, radii: np.ndarray, batch: int = 1000) -> np.ndarray:
+def _inside(points: np.ndarray, members: np.ndarray, radii: np.ndarray, batch: int | None = None) -> np.ndarray:
     """(N,) bool: point within radii[j] of some member j."""
+    batch = _rows(len(members), batch)
     return np.concatenate([np.any(_distances(points[i : i + batch], members) <= radii[None, :], axis=1)
                            for i in range(0, len(points), batch)])
 
@@ -83,8 +94,10 @@ def precision_recall(generated: np.ndarray, reference: np.ndarray, k: int = 3) -
 
 def scores(generated: np.ndarray, reference: np.ndarray, seed: int = 0) -> dict:
     """FID, KID (mean, std) and precision/recall of `generated` against `reference` features."""
+    fid = frechet_distance_of_features(generated, reference)  # streamed: before the float64 copies below
+    generated, reference = _check(generated, reference)  # one float64 copy of each set, shared by KID and P/R
     k_mean, k_std = kid(generated, reference, seed=seed)
     precision, recall = precision_recall(generated, reference)
-    return {"fid": frechet_distance_of_features(generated, reference), "kid": k_mean, "kid_std": k_std,
+    return {"fid": fid, "kid": k_mean, "kid_std": k_std,
             "precision": precision, "recall": recall, "kid_subsets": 100,
             "kid_subset_size": min(len(generated), len(reference), 1000), "pr_k": 3}
