@@ -22,6 +22,15 @@ def tiny_config(tmp_path, **sections) -> RunConfig:
     return RunConfig.from_dict(d)
 
 
+def error_line(capsys) -> str:
+    """The one `error:` line a refused command printed on stderr (no traceback, exactly one such line)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 def require(available: bool, what: str, how: str) -> None:
     """Skips a test whose tool `what` is missing on a developer's machine; under CI=true it fails:
     CI installs everything the suite needs, so a missing tool there is a broken CI, never a skip."""

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 from data_support import write_mnist, write_png
+from helpers import error_line as _error
 from helpers import tiny_config
 
 from vaelab import runs
@@ -21,14 +22,6 @@ from vaelab.train import DivergenceError, fit
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
     monkeypatch.setenv("VAELAB_NO_DOWNLOAD", "1")
-
-
-def _error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _train(tmp_path, *args) -> int:
