@@ -11,6 +11,8 @@ mostly graph tracing and the report): `slow`.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from data_support import isolated_fixture, write_celeba, write_cifar, write_mnist  # noqa: F401  (`isolated`)
 
@@ -62,3 +64,6 @@ def test_every_preset_and_family_trains_and_reports_under_each_precision(isolate
     run = tmp_path / "runs" / "run"
     assert (run / "model.keras").is_file() and (run / "report.html").is_file()
     assert f'"precision": "{precision}"' in (run / "env.json").read_text()
+    # every figure of the report was drawn or skipped for a stated reason: none failed (a failure is only a
+    # warning line for the user, so the exit code alone would not show it)
+    assert json.loads((run / "metrics.json").read_text())["figures"]["errors"] == {}

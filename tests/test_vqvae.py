@@ -73,6 +73,21 @@ def test_pixelcnn_is_autoregressive():
     assert np.all(diff[order <= order[1, 2]] == 0) and diff[order > order[1, 2]].sum() > 0
 
 
+def test_pixelcnn_runs_and_samples_under_mixed_bfloat16():
+    """Built under the mixed policy (as a vqvae trained in bf16 builds its prior): the masked kernels are cast
+    to the compute dtype (a float32 mask used to promote them back, and oneDNN's bf16 conv refused them)."""
+    from vaelab.models.pixelcnn import sample_codes
+    from vaelab.precision import policy
+
+    with policy("mixed_bfloat16"):
+        prior = build_pixelcnn((3, 3), 4, filters=8)
+    codes = np.random.default_rng(0).integers(0, 4, (2, 3, 3)).astype("int32")
+    logits = prior(codes)
+    assert logits.dtype == "float32" and np.isfinite(logits.numpy()).all()
+    drawn = sample_codes(prior, 2, (3, 3), seed=0)
+    assert drawn.shape == (2, 3, 3) and drawn.min() >= 0 and drawn.max() < 4
+
+
 def test_config_refuses_dense():
     with pytest.raises(ValueError, match=r"^model.architecture: model.kind 'vqvae' needs 'conv'"):
         _vq(architecture="dense")

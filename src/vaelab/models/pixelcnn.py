@@ -34,7 +34,10 @@ class MaskedConv2D(layers.Layer):
         self.mask = mask
 
     def call(self, x):
-        return ops.conv(x, self.kernel * self.mask, padding="same") + self.bias
+        # the masked kernel in the input's (compute) dtype: under mixed precision a float32 mask would promote
+        # the product back to float32, which oneDNN's bf16 convolution refuses
+        kernel = ops.cast(self.kernel, x.dtype) * ops.cast(self.mask, x.dtype)
+        return ops.conv(x, kernel, padding="same") + ops.cast(self.bias, x.dtype)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)
