@@ -276,7 +276,7 @@ BF16_RTOL = 2e-3
 def test_bf16_loss_matches_float32_on_the_same_weights_and_batch(kind, images):
     """The loss maths run in float32 whatever the layer dtype: under mixed_bfloat16 the same weights and batch
     give the float32 loss within BF16_RTOL, and every encoder/decoder output the loss reads is float32."""
-    from vaelab.train import precision_policy
+    from vaelab.precision import policy as precision_policy
 
     models = []
     for precision in ("float32", "mixed_bfloat16"):
