@@ -121,7 +121,7 @@ class TensorBoard(keras.callbacks.TensorBoard):
 
     def on_train_batch_end(self, batch, logs=None):
         if (self.update_freq == "epoch" and not self._should_trace and not self.write_steps_per_second
-                and not self._should_write_train_graph):
+                and not getattr(self, "_should_write_train_graph", False)):
             return
         super().on_train_batch_end(batch, logs)
 

@@ -125,7 +125,7 @@ def _precision(cfg: RunConfig, resume, train_split) -> precision.Verdict:
 def validation_batch(batch: int, model) -> int:
     """The validation batch size: up to 4x the training batch (at most 512, never below `batch`) for a loss of
     per-image terms. Forward passes only, so memory stays near a training step's; per-step overhead is paid
-    4x less often (validation 1.3x faster on the recipe's net on 2 CPU cores, benchmarks/epoch_overhead.py)."""
+    4x less often (validation ~1.1x faster on the recipe's net on 2 CPU cores, benchmarks/README.md)."""
     if not getattr(model, "per_image_loss", False):
         return batch
     return max(batch, min(4 * batch, 512))
