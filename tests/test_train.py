@@ -16,9 +16,10 @@ import pytest
 from helpers import assert_resume_is_exact, tiny_config
 
 from vaelab import runs
-from vaelab.callbacks import AtomicCheckpoint
+from vaelab.callbacks import AtomicCheckpoint, TensorBoard
+from vaelab.models.kinds import MODEL_KINDS
 from vaelab.strategies import STRATEGIES
-from vaelab.train import DivergenceError, fit
+from vaelab.train import DivergenceError, fit, validation_batch
 
 TESTS = Path(__file__).parent
 
@@ -151,6 +152,48 @@ def test_atomic_checkpoint_survives_a_crash_while_writing(tmp_path, monkeypatch)
         ckpt.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.0})
     assert (result.run_dir / "checkpoints" / "last.keras").read_bytes() == before
     assert not list((result.run_dir / "checkpoints").glob(".*tmp*"))
+
+
+def test_checkpoint_serialises_once_and_copies_best(tmp_path, monkeypatch):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    ckpt = AtomicCheckpoint(tmp_path / "ck")
+    ckpt.set_model(model)
+    saves = []
+    real_save = model.save
+    monkeypatch.setattr(model, "save", lambda path, *a, **k: (saves.append(path), real_save(path, *a, **k)))
+    ckpt.on_epoch_end(0, {"loss": 2.0, "val_loss": 2.0})  # an improvement: last.keras, then best.keras
+    assert len(saves) == 1
+    assert (tmp_path / "ck" / "best.keras").read_bytes() == (tmp_path / "ck" / "last.keras").read_bytes()
+    best = (tmp_path / "ck" / "best.keras").read_bytes()
+    model.layers[0].kernel.assign(model.layers[0].kernel + 1.0)
+    ckpt.on_epoch_end(1, {"loss": 1.0, "val_loss": 3.0})  # no improvement: best.keras is kept
+    assert len(saves) == 2 and (tmp_path / "ck" / "best.keras").read_bytes() == best
+    assert keras.saving.load_model(tmp_path / "ck" / "best.keras").count_params() == model.count_params()
+    assert not list((tmp_path / "ck").glob(".*tmp*"))
+
+
+def test_tensorboard_skips_per_batch_summaries_only_when_none_are_written(tmp_path, monkeypatch):
+    calls = []
+
+    class FakeSummary:
+        @staticmethod
+        def scalar(name, value, step):
+            calls.append(name)
+
+    monkeypatch.setattr(keras.callbacks.TensorBoard, "summary", property(lambda self: FakeSummary))
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    for folder, update_freq, expected in (("a", "epoch", []), ("b", "batch", ["batch_loss"])):
+        tb = TensorBoard(str(tmp_path / folder), write_graph=False, update_freq=update_freq)
+        tb.set_model(model)
+        tb.on_train_batch_end(0, {"loss": 1.0})
+        assert calls == expected
+
+
+def test_validation_batch_grows_only_for_per_image_losses():
+    per_image, batchwise = MODEL_KINDS.get("vae"), MODEL_KINDS.get("tcvae")
+    assert validation_batch(128, per_image) == 512 and validation_batch(32, per_image) == 128
+    assert validation_batch(1024, per_image) == 1024
+    assert validation_batch(128, batchwise) == 128 and validation_batch(128, MODEL_KINDS.get("vqvae")) == 128
 
 
 def test_bad_inputs_give_clear_errors(tmp_path):

@@ -13,6 +13,7 @@ whether the old file is intact.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,21 @@ def save_model_atomic(model, path: str | Path) -> None:
             previous = "its previous version is intact" if existed else "no earlier version of it exists"
             raise OSError(e.errno, f"writing {path} failed ({e.strerror or e}); {previous}. Free disk space "
                                    "(or raise the file size limit) and resume the run") from None
+        raise
+
+
+def copy_atomic(source: str | Path, path: str | Path) -> None:
+    """A byte copy of `source` at `path` via a temp file + rename (a checkpoint written once, kept twice)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    existed = path.is_file()
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _failure(path, e, existed) from None
         raise
 
 

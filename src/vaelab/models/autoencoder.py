@@ -42,6 +42,9 @@ class BaseAutoencoder(keras.Model):
     prior_label = "N(0, I)"  # what `sample` draws from (an AE has no prior: it decodes N(0, I) draws anyway)
     standard_normal_prior = False  # p(z) = N(0, I): KL(q || p) in closed form, per latent dimension
     needs_labels = False  # trains on (image, label) pairs: `fit` feeds labels through `training_pair`
+    # its loss is a mean of per-image terms: a larger validation batch changes only the noise draws, not the
+    # estimate (`fit` validates in batches of up to 512 then); False where a term uses the whole batch
+    per_image_loss = True
     likelihood_bound_note = ""  # why there is no IW-NLL, when the generic reason would mislead
 
     def __init__(self, model_config: ModelConfig | dict | None = None, image_shape=(28, 28, 1), beta: float = 1.0,

@@ -61,6 +61,7 @@ def tc_decomposition(z, z_mean, z_log_var, dataset_size: float | None = None) ->
 class TCVAE(TrainStepVAE):
     kind = "tcvae"
     strategies = ("train_step",)  # the terms need the whole batch's posteriors: no per-image KL loss
+    per_image_loss = False  # the minibatch-weighted estimate of q(z) depends on the batch size
     extra_terms = ("mutual_info", "total_correlation", "dimwise_kl")
 
     def __init__(self, *args, alpha: float = 1.0, gamma: float = 1.0, dataset_size: int | None = None, **kwargs):

@@ -72,6 +72,7 @@ class VQVAE(BaseAutoencoder):
     prior_label = "a PixelCNN over the code grid"
     strategies = None  # no KL term: loss.strategy is unused
     has_posterior = False
+    per_image_loss = False  # kept conservative: its codebook statistics are taken over the batch
     has_likelihood_bound = False
     has_prior = True  # the PixelCNN over codes (after `fit_prior`)
     code_priors = ("pixelcnn",)  # its latent is a grid of discrete codes: priors over z_mean do not apply
