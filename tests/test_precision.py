@@ -137,3 +137,15 @@ def test_the_real_probe_times_both_and_leaves_names_and_seeds_as_they_were(tmp_p
     after = build_model(cfg, (16, 16, 1)).get_weights()  # re-seeded with train.seed: the same initial weights
     for a, b in zip(plain, after, strict=True):
         assert (a == b).all()
+
+
+def test_a_cached_verdict_with_fields_from_a_newer_version_still_loads(tmp_path, bf16_machine):
+    calls, fake = bf16_machine
+    key = precision.machine_key("conv")
+    precision.cache_path().parent.mkdir(parents=True)
+    precision.cache_path().write_text(json.dumps({"version": 2, "verdicts": {
+        key: {"precision": "mixed_bfloat16", "ms_per_step": {"float32": 9.0, "mixed_bfloat16": 6.0},
+              "energy_joules": 3.5}}}))
+    verdict = precision.resolve(tiny_config(tmp_path, train={"precision": "auto"}), (16, 16, 1),
+                                measure_fn=fake({"float32": 1.0, "mixed_bfloat16": 9.0}))
+    assert (verdict.precision, verdict.source) == ("mixed_bfloat16", "cached") and calls == []

@@ -163,8 +163,13 @@ def write_cache(key: str, verdict: Verdict) -> None:
 def cached_verdicts() -> dict[str, Verdict]:
     """Every verdict cached for this machine's hardware and TensorFlow (any model architecture)."""
     prefix = machine_key("").rstrip("|")
-    return {k.rsplit("|", 1)[-1]: Verdict(source="cached", key=k, **v) for k, v in read_cache().items()
-            if k.rsplit("|", 1)[0] == prefix}
+    return {k.rsplit("|", 1)[-1]: _cached(k, v) for k, v in read_cache().items() if k.rsplit("|", 1)[0] == prefix}
+
+
+def _cached(key: str, fields: dict) -> Verdict:
+    """A cached verdict; fields this version does not know (a newer vaelab's) are ignored."""
+    known = {f for f in Verdict.__dataclass_fields__ if f not in ("source", "key")}
+    return Verdict(source="cached", key=key, **{k: v for k, v in fields.items() if k in known})
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -282,7 +287,7 @@ def resolve(cfg, image_shape=None, label_names=None, attributes=False, n_train=N
     key = machine_key(cfg.model.architecture)
     hit = read_cache().get(key)
     if hit is not None:
-        return Verdict(source="cached", key=key, **hit)
+        return _cached(key, hit)
     if image_shape is None:
         return Verdict("float32", "rule", note="not measured yet: the first training on this machine measures")
     ms = (measure_fn or measure)(cfg, image_shape, label_names=label_names, attributes=attributes,
