@@ -78,3 +78,17 @@ def test_compare_page_is_self_contained_and_names_every_run(folder, tmp_path, ca
     for name in ("vae-b1", "vae-b01", "ae", "half"):
         assert f"<td>{name}</td>" in text
     assert "half: no figures" in text  # the interrupted run has no model yet; it is still in the table
+
+
+@pytest.mark.parametrize(("kind", "weighted"), [("vae", True), ("iwae", True), ("tcvae", True), ("hvae", True),
+                                                ("vamp", True), ("cvae", True), ("ae", False), ("vqvae", False)])
+def test_the_beta_column_shows_beta_for_every_family_it_weights(tmp_path, kind, weighted):
+    """The family says whether loss.beta weights its objective (was: only kind == 'vae' showed it)."""
+    from vaelab.summary import summarize
+
+    cfg = tiny_config(tmp_path, model={"kind": kind}, loss={"beta": 0.25})
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    runs.write_run_metadata(run_dir, cfg, ["vaelab", "train"])
+    (run_dir / runs.HISTORY).write_text("epoch,loss,time\n0,1.0,0.5\n")
+    assert summarize(run_dir).values["beta"] == (0.25 if weighted else None)

@@ -42,6 +42,8 @@ class RunRow:
 def summarize(run_dir: str | Path, root: str | Path | None = None) -> RunRow:
     """The row of one run directory; `root` makes the name relative to it."""
     run_dir = Path(run_dir)
+    from vaelab.models.kinds import MODEL_KINDS
+
     cfg = runs.read_run_config(run_dir)
     history = runs.read_history(run_dir)
     metrics = runs.read_metrics(run_dir, strict=True)  # only numbers of the run's current model
@@ -54,7 +56,7 @@ def summarize(run_dir: str | Path, root: str | Path | None = None) -> RunRow:
         "dataset": cfg.data.name,
         "family": cfg.model.kind,
         "z": cfg.model.latent_dim,
-        "beta": cfg.loss.beta if cfg.model.kind == "vae" else None,
+        "beta": cfg.loss.beta if MODEL_KINDS.get(cfg.model.kind).uses_beta else None,  # the family says
         "epochs": f"{len(history.get('loss', []))}/{cfg.train.epochs}",
         "best_val_loss": min(val) if val else None,
         **{col: runs.metric_value(metrics, key) for col, key in METRICS.items()},

@@ -42,6 +42,7 @@ class BaseAutoencoder(keras.Model):
     prior_label = "N(0, I)"  # what `sample` draws from (an AE has no prior: it decodes N(0, I) draws anyway)
     standard_normal_prior = False  # p(z) = N(0, I): KL(q || p) in closed form, per latent dimension
     needs_labels = False  # trains on (image, label) pairs: `fit` feeds labels through `training_pair`
+    uses_beta = False  # `loss.beta` (and its schedule) weights a term of the objective: shown where runs are compared
     # its loss is a mean of per-image terms: a larger validation batch changes only the noise draws, not the
     # estimate (`fit` validates in batches of up to 512 then); False where a term uses the whole batch
     per_image_loss = True
@@ -265,6 +266,7 @@ class VAE(BaseAutoencoder):
     has_likelihood_bound = True
     has_prior = True
     standard_normal_prior = True
+    uses_beta = True  # the KL weight (beta-TCVAE: the total correlation's)
 
     @classmethod
     def model_class(cls, strategy: str) -> type[BaseAutoencoder]:
