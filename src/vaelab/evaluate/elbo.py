@@ -11,7 +11,7 @@ from vaelab.evaluate.sections import SECTIONS, Context
 class Elbo:
     @staticmethod
     def fits(ctx: Context):
-        return ctx.no_posterior()
+        return ctx.has_posterior()
 
     @staticmethod
     def compute(ctx: Context) -> dict:

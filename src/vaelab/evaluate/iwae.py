@@ -14,7 +14,7 @@ class Iwae:
     def fits(ctx: Context):
         if not ctx.model.has_likelihood_bound and ctx.model.likelihood_bound_note:  # the family says why
             return f"model.kind {ctx.model.kind!r} {ctx.model.likelihood_bound_note}"
-        posterior = ctx.no_posterior()
+        posterior = ctx.has_posterior()
         if posterior is not True:
             return posterior
         return True if ctx.model.has_likelihood_bound else (

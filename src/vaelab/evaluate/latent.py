@@ -14,7 +14,7 @@ THRESHOLD = 0.01
 class Latent:
     @staticmethod
     def fits(ctx: Context):
-        return ctx.no_posterior()
+        return ctx.has_posterior()
 
     @staticmethod
     def compute(ctx: Context) -> dict:

@@ -51,7 +51,7 @@ class Context:
             self._elbo = metrics.elbo_terms(self.model, self.x, seed=self.opts.seed)
         return self._elbo
 
-    def no_posterior(self) -> str | bool:
+    def has_posterior(self) -> str | bool:
         """True when the model has q(z|x); else why posterior-based numbers are absent."""
         note = getattr(self.model, "posterior_note", "") or "a plain autoencoder"
         return True if self.model.has_posterior else (
