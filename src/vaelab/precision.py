@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import statistics
 import time
@@ -65,6 +66,14 @@ class Verdict:
 def cpu_bf16_units() -> list[str]:
     """The CPU's bfloat16 instruction sets (Linux /proc/cpuinfo flags), e.g. ['amx_bf16', 'avx512_bf16']."""
     return [flag for flag in BF16_CPU_FLAGS if flag in _cpuinfo().get("flags", "").split()]
+
+
+def cpu_description() -> str:
+    """'MODEL (N cores; flags that matter for speed)', for `vaelab env` and the benchmarks' records."""
+    info = _cpuinfo()
+    flags = info.get("flags", "").split()
+    keep = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    return f"{info.get('model name') or platform.processor() or '?'} ({os.cpu_count()} cores; {' '.join(keep)})"
 
 
 def _cpuinfo() -> dict[str, str]:

@@ -30,6 +30,7 @@ from vaelab.atomic import save_model_atomic, write_atomic  # noqa: F401  (the on
 from vaelab.config import RunConfig, dump_config
 
 CONFIG = "config.yaml"
+ENV = "env.json"
 HISTORY = "history.csv"
 MODEL = "model.keras"
 METRICS = "metrics.json"
@@ -94,7 +95,7 @@ def create_run_dir(cfg: RunConfig) -> Path:
 
 
 # what a run directory holds, inputs and results alike: `train.overwrite` removes these (and nothing else)
-RUN_FILES = (CONFIG, "command.txt", "env.json", HISTORY, *FINAL, METRICS, "report.html", TRIAL)
+RUN_FILES = (CONFIG, "command.txt", ENV, HISTORY, *FINAL, METRICS, "report.html", TRIAL)
 RUN_FOLDERS = ("checkpoints", BACKUP, "tensorboard", "figures", "evaluation")
 RUN_GLOBS = ("prior_*.npz", "prior_*.json", ".*.tmp", ".*.tmp.keras")
 
@@ -174,13 +175,13 @@ def truncate_history(run_dir: Path, epochs_done: int) -> None:
 def write_run_metadata(path: Path, cfg: RunConfig, argv: list[str] | None = None, **extra) -> None:
     write_atomic(path / CONFIG, dump_config(cfg))
     write_atomic(path / "command.txt", " ".join(argv if argv is not None else sys.argv) + "\n")
-    write_atomic(path / "env.json", json.dumps({**environment(), **extra}, indent=2))
+    write_atomic(path / ENV, json.dumps({**environment(), **extra}, indent=2))
 
 
 def read_environment(path: str | Path) -> dict:
     """A run's env.json as written by `write_run_metadata` ({} when it is missing or unreadable)."""
     try:
-        data = json.loads((Path(path) / "env.json").read_text(encoding="utf-8"))
+        data = json.loads((Path(path) / ENV).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -21,6 +21,7 @@ class Env:
         print(f"vaelab: {__version__}")
         for k, v in environment().items():
             print(f"{k}: {', '.join(v) if isinstance(v, list) else v}")
+        print(f"cpu: {precision.cpu_description()}")
         print(f"cpu bf16 units: {', '.join(precision.cpu_bf16_units()) or 'none'}")
         print(f"precision candidates: {', '.join(precision.candidates())}")
         verdicts = precision.cached_verdicts()

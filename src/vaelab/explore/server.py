@@ -93,8 +93,6 @@ class _BoundedH11(H11Protocol):
                 return
             if end >= 0:
                 self._head = b""
-            else:
-                self._head = self._head[-MAX_HEAD_BYTES - 4:]
         head_done = self.conn.their_state is not h11.IDLE
         super().data_received(data)
         if self.conn.their_state in _RECEIVED:
