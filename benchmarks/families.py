@@ -10,7 +10,7 @@ constant beta = 1, the first `--train-limit` training images for `--epochs` epoc
 MNIST is dynamically binarised (a fresh draw each epoch; the test set binarised once, seed 0), so its
 IW-NLL is a proper discrete NLL; Fashion-MNIST stays continuous in [0, 1], where the Bernoulli bound is
 a cross-entropy, NOT a proper NLL (the table says so). Only each family's defining setting differs
-(`OBJECTIVE`); a family added to the registry later runs with the config defaults.
+(each family's `reference_settings`); a family added to the registry later joins by itself.
 
 Evaluation is `vaelab.evaluate.evaluate_model` (what `vaelab evaluate` computes, InceptionV3 off) on the
 first `--test-limit` test images: IW-NLL with `--k` importance samples (families with a likelihood bound),
@@ -57,20 +57,18 @@ NET = {  # the one trunk every family shares
     "train.optimizer": "adam",
 }
 
-# What makes a family itself (from its preset, scaled to the shared net); anything else: config defaults.
-OBJECTIVE = {
-    "iwae": {"model.iw_samples": 5},  # mnist_iwae: the k = 5 bound
-    "tcvae": {"loss.beta": 6.0},  # mnist_tcvae: total correlation weighted by 6
-    "hvae": {"model.iw_samples": 2, "model.top_latent_dim": 8, "model.top_hidden_units": [128]},  # z1=16, z2=8
-    "vamp": {"model.pseudo_inputs": 500},  # mnist_vamp: K = 500 pseudo-inputs
-}
+def objective(kind: str) -> dict:
+    """What makes a family itself (its `reference_settings`, from its preset scaled to the shared net)."""
+    from vaelab.models.kinds import MODEL_KINDS
+
+    return dict(MODEL_KINDS.get(kind).reference_settings)
 
 
 def family_config(kind: str, dataset: str, args):
     """The RunConfig of one cell of the table (raises ValueError when the family cannot use it)."""
     from vaelab.config import load_config
 
-    sets = {**NET, **DATASETS[dataset], **OBJECTIVE.get(kind, {})}
+    sets = {**NET, **DATASETS[dataset], **objective(kind)}
     sets.update({
         "model.kind": kind,
         "data.name": dataset,
@@ -145,7 +143,7 @@ def run_cell(kind: str, dataset: str, args, classifier: dict) -> dict:
         "absent": ev.get("absent", {}),
         "notes": ev.get("notes", []),
         "figure": str(figure.relative_to(ROOT)) if figure.is_relative_to(ROOT) else str(figure),
-        "settings": {k: v for k, v in OBJECTIVE.get(kind, {}).items()},
+        "settings": objective(kind),
     }
 
 
@@ -246,7 +244,7 @@ def main(argv=None) -> int:
         "loadavg_before": list(os.getloadavg()),
         "budget": {
             "net": "dense 784-256-256-z16 (ReLU) + mirror decoder, Bernoulli, Adam 1e-3, beta 1 "
-                   "(family settings: " + "; ".join(f"{k} {v}" for k, v in OBJECTIVE.items()) + ")",
+                   "(family settings: " + "; ".join(f"{k} {objective(k)}" for k in kinds if objective(k)) + ")",
             "train_limit": args.train_limit, "epochs": args.epochs, "batch_size": args.batch_size,
             "pixels": "MNIST dynamically binarised, Fashion-MNIST continuous",
             "k": args.k, "test_limit": args.test_limit,

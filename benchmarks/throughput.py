@@ -61,7 +61,7 @@ def setup_vaelab(jit: str = "auto", strategy: str = "train_step", autotune: str 
     from vaelab import precision as precisions
     from vaelab.config import RunConfig
     from vaelab.data import Split, make_dataset
-    from vaelab.strategies import build_model
+    from vaelab.models.kinds import build_model
     from vaelab.train import make_optimizer, resolve_jit
 
     cfg = RunConfig.from_dict(

@@ -65,7 +65,7 @@ def test_compare_strategies_prints_table_and_exits_zero(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "ms/step" in out and "AGREE" in out
-    from vaelab.strategies import STRATEGIES
+    from vaelab.models.strategies import STRATEGIES
 
     for name in STRATEGIES.names():
         assert name in out

@@ -44,7 +44,7 @@ def test_iwae_streams_its_k_weights_with_the_same_result(tiny_vae, capsys):
     """The k log-weights are reduced slice by slice (memory flat in k): same bound as one logsumexp over all k."""
     import tensorflow as tf
 
-    from vaelab.metrics.likelihood import _Scorer
+    from vaelab.metrics.bounds import _Scorer
 
     model, x = tiny_vae
     k, rng, scorer = 11, np.random.default_rng(3), _Scorer(model)
@@ -59,11 +59,11 @@ def test_iwae_streams_its_k_weights_with_the_same_result(tiny_vae, capsys):
 
 
 def test_a_long_iwae_run_says_how_long_it_will_take(tiny_vae, capsys, monkeypatch):
-    from vaelab.metrics import likelihood
+    from vaelab.metrics import bounds
 
     model, x = tiny_vae
     clock = iter(np.arange(0.0, 1e6, 100.0))  # every chunk "takes" 100 s
-    monkeypatch.setattr(likelihood.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(bounds.time, "perf_counter", lambda: next(clock))
     metrics.iwae_bound(model, x, k=2, image_chunk=4, verbose=True)
     err = capsys.readouterr().err
     assert "IWAE bound: k = 2 on 12 images (24 decoder passes), estimated 5 min at the measured rate" in err

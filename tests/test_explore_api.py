@@ -19,7 +19,7 @@ pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx (pip ins
 from starlette.testclient import TestClient  # noqa: E402
 
 from vaelab.analysis.arithmetic import attribute_vectors  # noqa: E402
-from vaelab.analysis.latent import pca_2d, pca_basis  # noqa: E402
+from vaelab.analysis.embedding import pca_2d, pca_basis  # noqa: E402
 from vaelab.data.base import Split  # noqa: E402
 from vaelab.explore import Explorer, create_app  # noqa: E402
 from vaelab.explore.guard import allowed_hosts  # noqa: E402

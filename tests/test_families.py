@@ -21,17 +21,18 @@ from vaelab.models.vamp import log_mixture_of_gaussians
 
 SHAPE = (8, 8, 1)
 LABEL_NAMES = ["left", "right"]  # `images`: class 0 has the bright left half, class 1 the right half
-TINY = {"architecture": "dense", "hidden_units": [32], "latent_dim": 3, "top_latent_dim": 2,
-        "top_hidden_units": [8], "pseudo_inputs": 4}
+TINY = {"architecture": "dense", "hidden_units": [32], "latent_dim": 3}
 
 
-KIND_SETTINGS = {"vqvae": {"architecture": "conv", "filters": [32], "kernel_sizes": [3], "strides": [2],
-                           "codebook_size": 16, "prior_filters": 8}}  # a spatial code grid needs conv
+def tiny(kind: str, section: str = "model") -> dict:
+    """A family's own `tiny_settings` of one section (what makes a tiny model of it: a family says it itself)."""
+    own = MODEL_KINDS.get(kind).tiny_settings
+    return {k.split(".", 1)[1]: v for k, v in own.items() if k.startswith(f"{section}.")}
 
 
 def _model(kind, seed=7, **model):
     keras.utils.set_random_seed(seed)
-    model = {**TINY, **KIND_SETTINGS.get(kind, {}), "kind": kind, **model}
+    model = {**TINY, **tiny(kind), "kind": kind, **model}
     cfg = RunConfig.from_dict({"model": model, "train": {"seed": seed}})
     return build_model(cfg, SHAPE, label_names=LABEL_NAMES)  # the labels are used by kinds that need them
 
@@ -228,10 +229,10 @@ def test_every_kind_trains_from_the_cli_with_report_and_explorer(kind, tmp_path)
     from vaelab.cli import main
     from vaelab.explore import Explorer, create_app
 
-    arch = ["--set", "model.filters=[8, 16]"] if kind == "vqvae" else [
-        "--set", "model.architecture=dense", "--set", "model.hidden_units=[32]"]
-    assert main(["train", "--config", "smoke", "--set", f"model.kind={kind}", *arch, "--set", "train.epochs=2",
-                 "--set", "model.pseudo_inputs=4", "--set", "train.verbose=0", "--output-dir", str(tmp_path)]) == 0
+    sets = {"model.architecture": "dense", "model.hidden_units": [32], **MODEL_KINDS.get(kind).tiny_settings}
+    assert main(["train", "--config", "smoke", "--set", f"model.kind={kind}",
+                 *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")], "--set", "train.epochs=2",
+                 "--set", "train.verbose=0", "--output-dir", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()
     assert (run / "model.keras").is_file() and "<img" in (run / "report.html").read_text()
     client = TestClient(create_app(Explorer.from_run_dir(run, limit=20), port=8765), base_url="http://127.0.0.1:8765")
@@ -260,7 +261,7 @@ def test_every_family_and_strategy_resumes_exactly_after_a_crash(tmp_path, kind,
     (vqvae once built its resumed optimizer over its PixelCNN prior too, and departed after the resume), and
     every history column (a family's own terms too: vqvae's dead codes, tcvae's MI/TC). IW families resume
     with k = 2 (noise from the model's seed generator)."""
-    assert_resume_is_exact(tmp_path, model={**TINY, **KIND_SETTINGS.get(kind, {}), "kind": kind, "iw_samples": 2},
+    assert_resume_is_exact(tmp_path, model={**TINY, **tiny(kind), "kind": kind, "iw_samples": 2},
                            epochs=2, crash_at=1, keys=None, loss={"strategy": strategy},
                            data={"train_limit": 64, "test_limit": 32}, train={"batch_size": 16})
 

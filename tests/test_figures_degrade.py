@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from vaelab.analysis import latent
+from vaelab.analysis import embedding
 from vaelab.analysis.subject import Subject
 from vaelab.analysis.views import FIGURES, Options, Skipped, View, draw, draw_all
 from vaelab.config import RunConfig
@@ -158,15 +158,15 @@ def test_one_class_has_no_path_and_no_arithmetic(models):
     (np.ones((3, 4)), "only 3 codes"),
 ])
 def test_tsne_refuses_codes_it_would_crash_on(z, why):
-    assert why in latent.tsne_problem(z)
-    with pytest.raises(latent.DegenerateCodes, match=why):
-        latent.tsne_2d(z)
+    assert why in embedding.tsne_problem(z)
+    with pytest.raises(embedding.DegenerateCodes, match=why):
+        embedding.tsne_2d(z)
 
 
 def test_tsne_of_tiny_codes_is_rescaled_not_crashed():
     z = 1e-30 * np.random.default_rng(0).normal(size=(40, 4))  # segfaulted scikit-learn before rescaling
-    assert latent.tsne_problem(z) is None
-    assert np.isfinite(latent.tsne_2d(z)).all()
+    assert embedding.tsne_problem(z) is None
+    assert np.isfinite(embedding.tsne_2d(z)).all()
 
 
 # ---------------------------------------------------------------------------- the comparison page
@@ -174,7 +174,7 @@ def test_tsne_of_tiny_codes_is_rescaled_not_crashed():
 
 def test_comparison_page_degrades(models, tmp_path, monkeypatch):
     import vaelab.analysis.subject
-    from vaelab.comparison import Entry, build_compare
+    from vaelab.compare_runs import Entry, build_compare
 
     cases = ["NaN codes", "constant codes", "half NaN codes"]
     by_path = {str(tmp_path / c.replace(" ", "_")): _subject(models[0], c) for c in cases}

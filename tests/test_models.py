@@ -1,6 +1,5 @@
 """Contract tests over every registered architecture and model kind."""
 
-import dataclasses
 
 import keras
 import numpy as np
@@ -78,7 +77,7 @@ def test_keras_round_trip_gives_identical_outputs(tmp_path, kind, strategy, batc
     model.save(path)
     loaded = keras.saving.load_model(path, compile=False)
     assert type(loaded) is type(model)
-    assert loaded.get_config()["model_config"] == dataclasses.asdict(cfg.model)
+    assert loaded.get_config()["model_config"] == cfg.model.to_dict()
     np.testing.assert_array_equal(loaded.reconstruct(batch), model.reconstruct(batch))
     np.testing.assert_array_equal(loaded.encode(batch)[0], model.encode(batch)[0])
 
@@ -104,5 +103,5 @@ def test_model_config_from_dict_validates_and_models_keep_the_dataclass():
     assert cfg.latent_dim == 3 and ModelConfig.from_dict(None) == ModelConfig()
     with pytest.raises(ValueError, match=r"model.latent_dim: expected int, received 'x'"):
         ModelConfig.from_dict({"latent_dim": "x"})
-    run_cfg = RunConfig.from_dict({"model": dataclasses.asdict(cfg)})
+    run_cfg = RunConfig.from_dict({"model": cfg.to_dict()})
     assert build_model(run_cfg, (16, 16, 1)).cfg is run_cfg.model

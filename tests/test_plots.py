@@ -10,7 +10,7 @@ from vaelab import plots
 from vaelab.analysis import FIGURES, Options, Subject, make_view
 from vaelab.config import RunConfig
 from vaelab.data.synthetic import make_images
-from vaelab.strategies import build_model
+from vaelab.models.kinds import build_model
 
 
 def _subject(kind="vae", latent_dim=2, channels=1, labels="classes", n=48) -> Subject:

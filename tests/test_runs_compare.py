@@ -13,7 +13,7 @@ from helpers import tiny_config
 
 from vaelab import runs
 from vaelab.cli import main
-from vaelab.summary import collect
+from vaelab.runs_table import collect
 from vaelab.train import fit
 
 
@@ -84,7 +84,7 @@ def test_compare_page_is_self_contained_and_names_every_run(folder, tmp_path, ca
                                                 ("vamp", True), ("cvae", True), ("ae", False), ("vqvae", False)])
 def test_the_beta_column_shows_beta_for_every_family_it_weights(tmp_path, kind, weighted):
     """The family says whether loss.beta weights its objective (was: only kind == 'vae' showed it)."""
-    from vaelab.summary import summarize
+    from vaelab.runs_table import summarize
 
     cfg = tiny_config(tmp_path, model={"kind": kind}, loss={"beta": 0.25})
     run_dir = tmp_path / "r"

@@ -6,12 +6,12 @@ import pytest
 import tensorflow as tf
 from helpers import tiny_config
 
-from vaelab.compare import compare_strategies
+from vaelab.compare_strategies import compare_strategies
 from vaelab.config import RunConfig
 from vaelab.likelihoods import LIKELIHOODS
 from vaelab.losses import gaussian_kl
 from vaelab.models.kinds import build_model
-from vaelab.strategies import STRATEGIES
+from vaelab.models.strategies import STRATEGIES
 
 NET = {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2], "latent_dim": 3}
 

@@ -18,7 +18,8 @@ from helpers import assert_resume_is_exact, tiny_config
 from vaelab import runs
 from vaelab.callbacks import AtomicCheckpoint, TensorBoard
 from vaelab.models.kinds import MODEL_KINDS
-from vaelab.strategies import STRATEGIES
+from vaelab.models.strategies import STRATEGIES
+from vaelab.runs import RunDir
 from vaelab.train import DivergenceError, fit, validation_batch
 
 TESTS = Path(__file__).parent
@@ -138,7 +139,7 @@ def test_exploding_config_is_caught(tmp_path):
 
 def test_atomic_checkpoint_survives_a_crash_while_writing(tmp_path, monkeypatch):
     result = fit(tiny_config(tmp_path, train={"epochs": 1, "run_name": "ck"}))
-    ckpt = AtomicCheckpoint(result.run_dir / "checkpoints")
+    ckpt = AtomicCheckpoint(RunDir(result.run_dir))
     ckpt.set_model(result.model)
     before = (result.run_dir / "checkpoints" / "last.keras").read_bytes()
 
@@ -156,20 +157,21 @@ def test_atomic_checkpoint_survives_a_crash_while_writing(tmp_path, monkeypatch)
 
 def test_checkpoint_serialises_once_and_copies_best(tmp_path, monkeypatch):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    ckpt = AtomicCheckpoint(tmp_path / "ck")
+    ckpt = AtomicCheckpoint(RunDir(tmp_path))
     ckpt.set_model(model)
     saves = []
     real_save = model.save
     monkeypatch.setattr(model, "save", lambda path, *a, **k: (saves.append(path), real_save(path, *a, **k)))
     ckpt.on_epoch_end(0, {"loss": 2.0, "val_loss": 2.0})  # an improvement: last.keras, then best.keras
     assert len(saves) == 1
-    assert (tmp_path / "ck" / "best.keras").read_bytes() == (tmp_path / "ck" / "last.keras").read_bytes()
-    best = (tmp_path / "ck" / "best.keras").read_bytes()
+    ck = tmp_path / "checkpoints"
+    assert (ck / "best.keras").read_bytes() == (ck / "last.keras").read_bytes()
+    best = (tmp_path / "checkpoints" / "best.keras").read_bytes()
     model.layers[0].kernel.assign(model.layers[0].kernel + 1.0)
     ckpt.on_epoch_end(1, {"loss": 1.0, "val_loss": 3.0})  # no improvement: best.keras is kept
-    assert len(saves) == 2 and (tmp_path / "ck" / "best.keras").read_bytes() == best
-    assert keras.saving.load_model(tmp_path / "ck" / "best.keras").count_params() == model.count_params()
-    assert not list((tmp_path / "ck").glob(".*tmp*"))
+    assert len(saves) == 2 and (tmp_path / "checkpoints" / "best.keras").read_bytes() == best
+    assert keras.saving.load_model(tmp_path / "checkpoints" / "best.keras").count_params() == model.count_params()
+    assert not list((tmp_path / "checkpoints").glob(".*tmp*"))
 
 
 def test_tensorboard_skips_per_batch_summaries_only_when_none_are_written(tmp_path, monkeypatch):
@@ -251,7 +253,7 @@ def test_multi_worker_two_local_processes_end_with_identical_weights(tmp_path):
             p.kill()
     assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:]
     assert all("REPLICAS 2" in o for o in outs)
-    import vaelab.strategies  # noqa: F401
+    import vaelab.models.strategies  # noqa: F401
 
     a, b = (keras.saving.load_model(tmp_path / "runs" / f"worker{i}" / "model.keras") for i in range(2))
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):

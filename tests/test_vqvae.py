@@ -118,7 +118,8 @@ def test_train_logs_usage_fit_prior_samples_and_evaluate_explains_no_iw_nll(tmp_
     assert info["nll"][-1] < info["nll"][0]  # one code grid repeated: the prior learns it
 
     assert main(["fit-prior", str(result.run_dir), "--kind", "gmm"]) == 2
-    assert "has discrete codes, not a continuous z_mean; choose from ['pixelcnn']" in capsys.readouterr().err
+    assert ("it fits to a continuous z_mean, and model.kind 'vqvae' has discrete code grids; choose from "
+            "['pixelcnn']") in capsys.readouterr().err
 
     images = np.random.default_rng(0).random((16, 16, 16, 1)).astype("float32")
     m = evaluate_model(run.model, images, "none", EvalOptions(k=4, frechet=False))

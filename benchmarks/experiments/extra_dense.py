@@ -18,7 +18,7 @@ from common import save_results, train
 PROBE = """
 import json, resource, sys, numpy as np, keras
 from vaelab.config import load_config
-from vaelab.strategies import build_model
+from vaelab.models.kinds import build_model
 cfg = load_config(sys.argv[1], ["model.extra_dense=" + sys.argv[2]])
 model = build_model(cfg, (64, 64, 3))
 model.compile_for_training(keras.optimizers.Adam(5e-4))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 from common import save_figure, save_results, train
 
-from vaelab.compare import compare_strategies
+from vaelab.compare_strategies import compare_strategies
 from vaelab.config import load_config
-from vaelab.strategies import STRATEGIES
+from vaelab.models.strategies import STRATEGIES
 
 
 def main():

@@ -17,7 +17,7 @@ import keras
 
 from vaelab.atomic import copy_atomic
 from vaelab.config import LossConfig
-from vaelab.runs import BACKUP_METADATA, read_backup_metadata, save_model_atomic, write_atomic
+from vaelab.runs import BACKUP_METADATA, RunDir, read_backup_metadata, save_model_atomic, write_atomic
 from vaelab.schedules import beta_at
 
 
@@ -90,25 +90,22 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     byte copy of that epoch's `last.keras`.
     """
 
-    def __init__(self, directory: str | Path, monitor: str = "val_loss"):
+    def __init__(self, run_dir: RunDir, monitor: str = "val_loss"):
         super().__init__()
-        self.directory = Path(directory)
+        self.run_dir = run_dir
         self.monitor = monitor
         self.best = math.inf
-
-    def _save(self, name: str):
-        save_model_atomic(self.model, self.directory / name)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if not _finite(logs):
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._save("last.keras")
+        self.run_dir.checkpoints.mkdir(parents=True, exist_ok=True)
+        save_model_atomic(self.model, self.run_dir.checkpoint("last"))
         value = logs.get(self.monitor, logs.get("loss"))
         if value is not None and float(value) < self.best:
             self.best = float(value)
-            copy_atomic(self.directory / "last.keras", self.directory / "best.keras")
+            copy_atomic(self.run_dir.checkpoint("last"), self.run_dir.checkpoint("best"))
 
 
 class TensorBoard(keras.callbacks.TensorBoard):
@@ -151,7 +148,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if meta is None:
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
-            # The variables the first training step would build it with (vqvae leaves its prior out):
+            # The variables the first training step would build it with (`optimized_variables`: a family may leave
+            # a later stage out):
             # the backup's optimizer state is restored slot by slot, so the lists must match.
             self.model.optimizer.build(getattr(self.model, "optimized_variables", self.model.trainable_variables))
         self.model.load_weights(os.path.join(self.backup_dir, meta["weights"]))

@@ -40,6 +40,64 @@ def bounded(default: Any, *, gt: float | None = None, ge: float | None = None, l
     return field(default=default, metadata={"gt": gt, "ge": ge, "le": le})
 
 
+# Families add their own settings to the `model` and `loss` sections: each family class declares them as small
+# dataclasses beside its model (`settings = {"model": IWAESettings}`, vaelab.models), found by name here (config is
+# the lowest layer and never imports the models). In YAML they sit in the section like any key; in the section
+# object they live in `extra` (read as attributes: `cfg.model.iw_samples`), holding the current family's settings.
+FAMILY_SETTINGS = "vaelab.models.kinds:family_settings"  # () -> {section: {key: FamilySetting}}
+
+
+@dataclass(frozen=True)
+class FamilySetting:
+    """One family setting: its declaring dataclass field, its type and the families (kinds) that use it."""
+
+    name: str
+    type: Any
+    field: dataclasses.Field
+    kinds: tuple[str, ...]
+
+    def default(self) -> Any:
+        f = self.field
+        return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def family_settings(section: str) -> dict[str, FamilySetting]:
+    module, name = FAMILY_SETTINGS.split(":")
+    return getattr(importlib.import_module(module), name)().get(section, {})
+
+
+class Extensible:
+    """A section that families extend: their settings are in `extra` and read as attributes."""
+
+    SECTION = "?"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "extra":
+            raise AttributeError(name)
+        extra = self.__dict__.get("extra") or {}
+        if name in extra:
+            return extra[name]
+        setting = family_settings(self.SECTION).get(name)
+        if setting is None:
+            raise AttributeError(f"{self.SECTION}.{name}: no such setting")
+        return setting.default()  # another family's setting, at its default
+
+    def settle(self, kind: str) -> None:
+        """Keeps the settings of family `kind` (filling their defaults) and drops other families' ones (a config
+        may name them: they are ignored by kinds that do not use them, as a sweep over kinds needs)."""
+        own = {n: s for n, s in family_settings(self.SECTION).items() if kind in s.kinds}
+        self.extra = {n: self.extra[n] if n in self.extra else s.default() for n, s in own.items()}
+
+    def flat(self) -> dict[str, Any]:
+        """The section as YAML shows it: its fields, then the family's settings."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**_plain(d), **_plain(self.extra)}
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
 @dataclass
 class DataConfig:
     name: str = choice("digits", "vaelab.data:DATASETS")
@@ -57,8 +115,8 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    kind: str = choice("vae", "vaelab.models.kinds:MODEL_KINDS")  # vae | ae | iwae | tcvae | hvae | vamp ...
+class ModelConfig(Extensible):
+    kind: str = choice("vae", "vaelab.models.kinds:MODEL_KINDS")  # a family: vae, ae, ... (docs/models.md)
     architecture: str = choice("conv", "vaelab.models:ARCHITECTURES")  # conv | dense
     latent_dim: int = bounded(2, ge=1)
     filters: list[int] = field(default_factory=lambda: [32, 64], metadata={"ge": 1})  # conv: one per layer
@@ -71,33 +129,34 @@ class ModelConfig:
     extra_dense: int = bounded(0, ge=0)  # units of a Dense layer between Flatten and z_mean/z_log_var (0 = none)
     likelihood: str = choice("bernoulli", "vaelab.likelihoods:LIKELIHOODS")  # bernoulli | gaussian | ...
     z_log_var_clip: float | None = bounded(None, gt=0.0)  # clamp z_log_var to [-c, c] against exp() overflow
-    # VAE families (docs/models.md); ignored by kinds that do not use them
-    iw_samples: int = bounded(1, ge=1)  # iwae/hvae/vamp: importance samples k of the training bound (k = 1: ELBO)
-    top_latent_dim: int = bounded(2, ge=1)  # hvae: size of the second stochastic layer z2 (latent_dim is z1)
-    top_hidden_units: list[int] = field(default_factory=lambda: [64], metadata={"ge": 1})  # hvae: z1 -> z2 MLP
-    pseudo_inputs: int = bounded(100, ge=1)  # vamp: number K of learned pseudo-inputs of the VampPrior
-    condition_dropout: float = bounded(0.1, ge=0.0, le=1.0)  # cvae: share of training images given no label
-    codebook_size: int = bounded(512, ge=2)  # vqvae: number K of codebook vectors (each of size latent_dim)
-    prior_filters: int = bounded(64, ge=1)  # vqvae: channels of the PixelCNN prior over the code grid
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"internal": True})  # the family's own settings
+
+    SECTION = "model"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, where: str = "model") -> ModelConfig:
-        """Validated from plain values (unknown keys and wrong types name the field)."""
-        return _from_dict(cls, d or {}, where)
+        """Validated from plain values (unknown keys and wrong types name the field), holding the settings of
+        its family (`kind`) only."""
+        cfg = _from_dict(cls, d or {}, where)
+        cfg.settle(cfg.kind)
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.flat()
 
 
 @dataclass
-class LossConfig:
-    strategy: str = choice("train_step", "vaelab.strategies:STRATEGIES")  # where the KL term enters (kl-loss.md)
+class LossConfig(Extensible):
+    strategy: str = choice("train_step", "vaelab.models.strategies:STRATEGIES")  # where the KL term enters (kl-loss.md)
     beta: float = bounded(1.0, ge=0.0)  # KL weight (final value when a schedule is used)
     beta_schedule: str = choice("constant", "vaelab.schedules:SCHEDULES")  # constant | linear_warmup | cyclical
     warmup_epochs: int = bounded(10, ge=0)  # linear_warmup: epochs from beta_start to beta
     beta_start: float = bounded(0.0, ge=0.0)
     cycle_epochs: int = bounded(10, ge=1)  # cyclical: length of one cycle
     cycle_ratio: float = bounded(0.5, gt=0.0, le=1.0)  # cyclical: share of a cycle spent increasing beta
-    tc_alpha: float = bounded(1.0, ge=0.0)  # tcvae: weight of the index-code MI (beta weights the total correlation)
-    tc_gamma: float = bounded(1.0, ge=0.0)  # tcvae: weight of the dimension-wise KL
-    commitment_beta: float = bounded(0.25, ge=0.0)  # vqvae: weight of the commitment loss |z_e - sg[z_q]|^2
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"internal": True})  # the family's own settings
+
+    SECTION = "loss"
 
 
 @dataclass
@@ -131,7 +190,9 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain values, section by section, as a YAML file writes them (family settings flattened in)."""
+        return {f.name: (getattr(self, f.name).flat() if isinstance(getattr(self, f.name), Extensible)
+                         else dataclasses.asdict(getattr(self, f.name))) for f in dataclasses.fields(self)}
 
     def validated(self) -> RunConfig:
         """This config checked like a loaded one (for configs built with the dataclass constructors)."""
@@ -141,6 +202,8 @@ class RunConfig:
     def from_dict(cls, d: dict[str, Any] | None, where: str = "config") -> RunConfig:
         """Builds and validates a config: types, bounds, registered names and cross-field rules."""
         cfg = _from_dict(cls, d or {}, where)
+        cfg.model.settle(cfg.model.kind)
+        cfg.loss.settle(cfg.model.kind)
         _check_consistency(cfg, where)
         return cfg
 
@@ -232,25 +295,40 @@ def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: expected a mapping of keys to values, received {d!r}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - set(fields))
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    extensions = family_settings(cls.SECTION) if issubclass(cls, Extensible) else {}
+    unknown = sorted(set(d) - set(fields) - set(extensions))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; choose from {list(fields)}")
-    kwargs = {}
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; choose from {[*fields, *extensions]}")
+    kwargs, extra = {}, {}
     for name, value in d.items():
-        tp = hints[name]
         key = f"{where}.{name}" if where != "config" else name
+        if name not in fields:  # a family's setting: its declaring dataclass says the type and bounds
+            setting = extensions[name]
+            extra[name] = _coerce(value, setting.type, key)
+            _check_field(extra[name], setting.field, key)
+            continue
+        tp = hints[name]
         if dataclasses.is_dataclass(tp):
             kwargs[name] = _from_dict(tp, value, key)
         else:
             kwargs[name] = _coerce(value, tp, key)
             _check_field(kwargs[name], fields[name], key)
+    if extensions:
+        kwargs["extra"] = extra
     return cls(**kwargs)
 
 
+# Cross-field rules that need a registry live beside that registry and are named here: config is the lowest
+# layer, so it takes them by name when a config is checked (like `choice` fields), never by a module import.
+RULES = (
+    "vaelab.data:check_config",  # image_size / crop against the dataset's registration
+    "vaelab.models.kinds:check_config",  # the architecture's and the family's own settings, the strategy
+)
+
+
 def _check_consistency(cfg: RunConfig, where: str) -> None:
-    """Rules that involve more than one field."""
-    from vaelab.data import DATASETS
+    """Rules that involve more than one field (the registries' `RULES`, then the ones of this module)."""
 
     def fail(key: str, text: str):
         raise ConfigError(f"{key if where == 'config' else f'{where}: {key}'}: {text}")
@@ -260,22 +338,12 @@ def _check_consistency(cfg: RunConfig, where: str) -> None:
         if problem:
             fail("train.run_name", f"expected a plain folder name inside train.output_dir, received "
                  f"{cfg.train.run_name!r} ({problem}); choose another name, or set train.output_dir for the folder")
-    info = DATASETS.info(cfg.data.name)
-    if cfg.data.image_size is not None and not info.get("resizable"):
-        h, w, _ = info["image_shape"]
-        fail("data.image_size", f"the {cfg.data.name} dataset has a fixed size of {h}x{w}, received "
-             f"{cfg.data.image_size}; remove data.image_size (resizing works for {_resizable(DATASETS)})")
-    if cfg.data.crop is not None and not info.get("croppable"):
-        fail("data.crop", f"only {[n for n in DATASETS if DATASETS.info(n).get('croppable')]} can be cropped, "
-             f"received data.crop={cfg.data.crop} for {cfg.data.name}; remove data.crop")
-    from vaelab.models import ARCHITECTURES
-    from vaelab.models.kinds import model_class
-
-    try:
-        ARCHITECTURES.get(cfg.model.architecture).check(cfg.model)
-        model_class(cfg)  # the family's own settings, and whether it supports loss.strategy
-    except ValueError as e:
-        raise ConfigError(str(e) if where == "config" else f"{where}: {e}") from None
+    for rule in RULES:
+        module, name = rule.split(":")
+        try:
+            getattr(importlib.import_module(module), name)(cfg)
+        except ValueError as e:
+            raise ConfigError(str(e) if where == "config" else f"{where}: {e}") from None
     optimizers = _keras_optimizer_names()
     if cfg.train.optimizer.lower() not in optimizers:
         fail("train.optimizer", f"unknown optimizer {cfg.train.optimizer!r}; choose from {optimizers}")
@@ -306,10 +374,6 @@ def _keras_optimizer_names() -> list[str]:
     return sorted(c.__name__.lower() for c in vars(keras.optimizers).values()
                   if isinstance(c, type) and issubclass(c, base) and c is not base
                   and c.__name__ not in ("LossScaleOptimizer", "MultiOptimizer"))
-
-
-def _resizable(datasets) -> list[str]:
-    return [n for n in datasets if datasets.info(n).get("resizable")]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -398,3 +462,9 @@ def load_config(path: str | Path | None = None, overrides: list[str | tuple[str,
 
 def dump_config(cfg: RunConfig) -> str:
     return yamlio.dump(cfg.to_dict())
+
+
+def settings_dataclass_fields(cls: type, kind: str) -> list[FamilySetting]:
+    """The FamilySettings a family's settings dataclass declares (used by `vaelab.models.kinds.family_settings`)."""
+    hints = typing.get_type_hints(cls)
+    return [FamilySetting(f.name, hints[f.name], f, (kind,)) for f in dataclasses.fields(cls)]

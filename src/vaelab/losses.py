@@ -30,11 +30,11 @@ def gaussian_kl(z_mean, z_log_var):
     Returns:
         (B,) KL divergence per sample, in nats.
     """
-    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+    return ops.sum(gaussian_kl_per_dim(z_mean, z_log_var), axis=-1)
 
 
 def gaussian_kl_per_dim(z_mean, z_log_var):
-    """Like `gaussian_kl` but not summed: (B, D)."""
+    """Like `gaussian_kl` but not summed: (B, D). The one KL formula of the package."""
     return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
 
 

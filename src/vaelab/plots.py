@@ -18,9 +18,7 @@ from matplotlib.patches import Circle, Rectangle
 from vaelab import atomic
 from vaelab.atomic import check_output
 
-# Per-epoch curves of the run report; a family's own terms are drawn when its history has them.
-CURVES = ("loss", "reconstruction_loss", "kl_loss", "beta", "mutual_info", "total_correlation", "dimwise_kl",
-          "perplexity", "dead_codes")
+BOOKKEEPING = ("epoch", "time", "learning_rate", "lr")  # history.csv columns that are not curves of the objective
 
 
 def tile_images(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
@@ -120,7 +118,7 @@ def plot_latent_scatter(panels: dict[str, np.ndarray], labels=None, label_names:
     """One scatter panel per entry of {panel title: points (N, 2)}, coloured by `labels` (N,) if given.
 
     `boxes` ({panel title: (min (2,), max (2,), radius)}) draws the bounding box and the circle around
-    the origin holding 95% of the points (see `analysis.latent.confinement_stats`).
+    the origin holding 95% of the points (see `analysis.embedding.confinement_stats`).
     """
     fig, axes = _figure(4.2 * len(panels) + 0.8, 4.2, 1, len(panels), sharex=share_axes, sharey=share_axes)
     sc = None
@@ -192,9 +190,17 @@ def plot_manifold(images, grid_x, grid_y=None, dims: tuple[int, int] = (0, 1),
     return fig
 
 
-def plot_history(history: dict[str, list[float]], curves: tuple[str, ...] = CURVES) -> Figure:
-    """One panel per logged curve (loss, reconstruction_loss, kl_loss, beta; beta-TCVAE's three KL terms, VQ-VAE's
-    codebook perplexity and dead codes), with `val_` curves dashed."""
+def history_curves(history: dict[str, list[float]], order: tuple[str, ...] = ()) -> list[str]:
+    """The curves of a history: every logged column except bookkeeping and the val_ twins (a family's own terms,
+    e.g. beta-TCVAE's three KL parts or a VQ-VAE's codebook use, come with its history); those named in `order`
+    (the family's `history_columns`) first, in that order."""
+    curves = [c for c in history if not c.startswith("val_") and c not in BOOKKEEPING]
+    return [c for c in order if c in curves] + [c for c in curves if c not in order]
+
+
+def plot_history(history: dict[str, list[float]], curves: list[str] | None = None) -> Figure:
+    """One panel per curve (default: `history_curves`), with `val_` curves dashed."""
+    curves = history_curves(history) if curves is None else curves
     present = [c for c in curves if history.get(c)]
     if not present:
         raise ValueError(f"history: expected at least one of {list(curves)}, received {sorted(history)}")

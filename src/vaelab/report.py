@@ -23,7 +23,7 @@ from vaelab.analysis.views import Options, View, draw_all, unfit_reason
 from vaelab.atomic import write_atomic
 from vaelab.runs import read_history
 
-REPORT = "report.html"
+REPORT = runs.RunDir.REPORT
 
 
 def report_views(subject: Subject, options: Options) -> tuple[list[View], dict[str, str], dict[str, str]]:
@@ -39,12 +39,12 @@ def skip_lines(views: list[View], skipped: dict[str, str], errors: dict[str, str
             + [f"figure {k!r} failed: {e}" for k, e in errors.items()])
 
 
-def history_figure(history: dict) -> tuple[object | None, str | None]:
-    """(the training-curves figure or None, why it is skipped)."""
+def history_figure(history: dict, model=None) -> tuple[object | None, str | None]:
+    """(the training-curves figure or None, why it is skipped); curves in the order of `model`'s family."""
     if not history:
         return None, None
     try:
-        return plots.plot_history(history), None
+        return plots.plot_history(history, plots.history_curves(history, _order(model))), None
     except ValueError as e:  # no curve with values (e.g. a run killed before its first epoch ended)
         return None, f"figure 'training' skipped: {e}"
 
@@ -83,12 +83,12 @@ def build_report(run_dir: str | Path, model=None, limit: int | None = 2000,
     options = options or Options()
     views, skipped, errors = report_views(subject, options)
     views.sort(key=lambda v: ORDER.index(v.name) if v.name in ORDER else len(ORDER))
-    figures_dir = run_dir / "figures"
+    figures_dir = runs.RunDir(run_dir).figures
     figures_dir.mkdir(exist_ok=True)
     images = [(v.name, v.caption + "".join(f" [left out: {n}]" for n in v.notes),
                png_bytes(v.figure, figures_dir / f"{v.name}.png")) for v in views]
     history = read_history(run_dir)
-    fig, why = history_figure(history)
+    fig, why = history_figure(history, subject.model)
     if why:
         skipped["training"] = why
     if fig is not None:
@@ -143,9 +143,13 @@ def html_table(d: dict) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
-def _history_table(history: dict[str, list[float]]) -> str:
+def _order(model) -> tuple[str, ...]:
+    return model.history_columns() if model is not None else ()
+
+
+def _history_table(history: dict[str, list[float]], model=None) -> str:
     n = len(history.get("epoch", []))
-    keys = [k for k in ("epoch", "loss", "reconstruction_loss", "kl_loss", "beta", "val_loss", "time")
+    keys = [k for k in ("epoch", *plots.history_curves(history, _order(model)), "val_loss", "time")
             if len(history.get(k, [])) == n]  # a column with gaps (NA cells) is left out of the table
     picks = sorted({0, n // 4, n // 2, 3 * n // 4, n - 1}) if n else []
     head = "".join(f"<th>{k}</th>" for k in keys)
@@ -183,7 +187,7 @@ def render_html(run_dir: Path, subject: Subject, images: list[tuple[str, str, by
     if subject.model_hash:  # the model these figures and numbers come from (runs.file_hash)
         parts.insert(1, f"<meta name='{runs.MODEL_HASH}' content='{subject.model_hash}'>")
     if history:
-        parts.append("<h2>training</h2>" + _history_table(history))
+        parts.append("<h2>training</h2>" + _history_table(history, model))
     parts += [figure_html(name, caption, png) for name, caption, png in images]
     for why in (skipped or {}).values():
         parts.append(f"<p class='err'>{html.escape(why)}</p>")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -28,34 +27,69 @@ from pathlib import Path
 
 from vaelab.atomic import save_model_atomic, write_atomic  # noqa: F401  (the one atomic writer; re-exported)
 from vaelab.config import RunConfig, dump_config
+from vaelab.environment import environment
 
-CONFIG = "config.yaml"
-ENV = "env.json"
-HISTORY = "history.csv"
-MODEL = "model.keras"
-METRICS = "metrics.json"
-BACKUP = "backup"
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory and its layout: every file and folder a run holds is named here, once.
+
+    >>> RunDir(Path("runs/a")).checkpoint("best")
+    PosixPath('runs/a/checkpoints/best.keras')
+    """
+
+    path: Path
+
+    CONFIG = "config.yaml"
+    COMMAND = "command.txt"
+    ENV = "env.json"
+    HISTORY = "history.csv"
+    MODEL = "model.keras"
+    ENCODER = "encoder.keras"
+    DECODER = "decoder.keras"
+    METRICS = "metrics.json"
+    REPORT = "report.html"
+    TRIAL = "trial.json"
+    BACKUP = "backup"
+    CHECKPOINTS = "checkpoints"
+    FIGURES = "figures"
+    TENSORBOARD = "tensorboard"
+    EVALUATION = "evaluation"
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    config = property(lambda self: self.path / self.CONFIG)
+    command = property(lambda self: self.path / self.COMMAND)
+    env = property(lambda self: self.path / self.ENV)
+    history = property(lambda self: self.path / self.HISTORY)
+    model = property(lambda self: self.path / self.MODEL)
+    metrics = property(lambda self: self.path / self.METRICS)
+    report = property(lambda self: self.path / self.REPORT)
+    trial = property(lambda self: self.path / self.TRIAL)
+    backup = property(lambda self: self.path / self.BACKUP)
+    checkpoints = property(lambda self: self.path / self.CHECKPOINTS)
+    figures = property(lambda self: self.path / self.FIGURES)
+    tensorboard = property(lambda self: self.path / self.TENSORBOARD)
+
+    def checkpoint(self, name: str) -> Path:
+        """checkpoints/<name>.keras: "last" (every epoch) or "best" (lowest val_loss)."""
+        return self.checkpoints / f"{name}.keras"
+
+    def prior(self, kind: str) -> tuple[Path, Path]:
+        """A fitted prior's arrays and description: prior_<kind>.npz, prior_<kind>.json."""
+        return self.path / f"prior_{kind}.npz", self.path / f"prior_{kind}.json"
+
+
+CONFIG, ENV, HISTORY, MODEL, METRICS, TRIAL = (RunDir.CONFIG, RunDir.ENV, RunDir.HISTORY, RunDir.MODEL,
+                                                RunDir.METRICS, RunDir.TRIAL)
+BACKUP = RunDir.BACKUP
 BACKUP_METADATA = "training_metadata.json"
-FINAL = (MODEL, "encoder.keras", "decoder.keras")
-TRIAL = "trial.json"
+FINAL = (RunDir.MODEL, RunDir.ENCODER, RunDir.DECODER)
 STATUSES = ("finished", "running-or-interrupted", "diverged", "pruned")
-
-
-def environment() -> dict:
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "backend": keras.backend.backend(),
-        "devices": [f"{d.device_type}:{d.name}" for d in tf.config.list_logical_devices()],
-        "cpu_count": os.cpu_count(),
-    }
 
 
 def default_run_name(cfg: RunConfig) -> str:
@@ -89,14 +123,14 @@ def create_run_dir(cfg: RunConfig) -> Path:
     if path.exists() and cfg.train.overwrite:
         clear_run_dir(path)
     path.mkdir(parents=True, exist_ok=True)
-    for sub in ("checkpoints", "figures", "tensorboard"):
+    for sub in (RunDir.CHECKPOINTS, RunDir.FIGURES, RunDir.TENSORBOARD):
         (path / sub).mkdir(exist_ok=True)
     return path
 
 
 # what a run directory holds, inputs and results alike: `train.overwrite` removes these (and nothing else)
-RUN_FILES = (CONFIG, "command.txt", ENV, HISTORY, *FINAL, METRICS, "report.html", TRIAL)
-RUN_FOLDERS = ("checkpoints", BACKUP, "tensorboard", "figures", "evaluation")
+RUN_FILES = (CONFIG, RunDir.COMMAND, ENV, HISTORY, *FINAL, METRICS, RunDir.REPORT, TRIAL)
+RUN_FOLDERS = (RunDir.CHECKPOINTS, BACKUP, RunDir.TENSORBOARD, RunDir.FIGURES, RunDir.EVALUATION)
 RUN_GLOBS = ("prior_*.npz", "prior_*.json", ".*.tmp", ".*.tmp.keras")
 
 
@@ -141,7 +175,7 @@ def read_backup_metadata(backup_dir: str | Path) -> dict | None:
 
 def has_finished_epoch(run_dir: Path) -> bool:
     """Whether the run has anything worth keeping (a finished epoch's checkpoint or resume state)."""
-    return (run_dir / "checkpoints" / "last.keras").is_file() or read_backup_metadata(run_dir / BACKUP) is not None
+    return RunDir(run_dir).checkpoint("last").is_file() or read_backup_metadata(run_dir / BACKUP) is not None
 
 
 def resume_point(run_dir: str | Path, cfg: RunConfig) -> int:
@@ -174,7 +208,7 @@ def truncate_history(run_dir: Path, epochs_done: int) -> None:
 
 def write_run_metadata(path: Path, cfg: RunConfig, argv: list[str] | None = None, **extra) -> None:
     write_atomic(path / CONFIG, dump_config(cfg))
-    write_atomic(path / "command.txt", " ".join(argv if argv is not None else sys.argv) + "\n")
+    write_atomic(path / RunDir.COMMAND, " ".join(argv if argv is not None else sys.argv) + "\n")
     write_atomic(path / ENV, json.dumps({**environment(), **extra}, indent=2))
 
 
@@ -250,7 +284,7 @@ def file_hash(f: str | Path) -> str:
 
 def model_file(run_dir: str | Path) -> Path | None:
     """The run's current model: model.keras once finished, else checkpoints/last.keras, else None."""
-    for f in (Path(run_dir) / MODEL, Path(run_dir) / "checkpoints" / "last.keras"):
+    for f in (RunDir(run_dir).model, RunDir(run_dir).checkpoint("last")):
         if f.is_file():
             return f
     return None
@@ -392,9 +426,13 @@ class Run:
     model_hash: str | None = None  # its sha256 (`file_hash`): derived results record it
 
     @property
+    def dir(self) -> RunDir:
+        return RunDir(self.path)
+
+    @property
     def figures(self) -> Path:
-        (self.path / "figures").mkdir(exist_ok=True)
-        return self.path / "figures"
+        self.dir.figures.mkdir(exist_ok=True)
+        return self.dir.figures
 
     def check_images(self, images) -> None:
         """A ValueError in one line when the config's data no longer fits the model (edited config.yaml)."""
@@ -429,9 +467,9 @@ def load_run(path: str | Path, checkpoint: str | None = None, require_final: boo
 
     path = Path(path)
     cfg = read_run_config(path)
-    last = path / "checkpoints" / "last.keras"
+    last = RunDir(path).checkpoint("last")
     if checkpoint in CHECKPOINTS:
-        candidates = [path / "checkpoints" / f"{checkpoint}.keras"]
+        candidates = [RunDir(path).checkpoint(checkpoint)]
     elif checkpoint:
         candidates = [Path(checkpoint)]
     else:

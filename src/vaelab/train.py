@@ -168,8 +168,8 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
         callbacks.append(early)
     callbacks += [
         keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=first_epoch > 0),
-        TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
-        AtomicCheckpoint(run_dir / "checkpoints"),
+        TensorBoard(str(runs.RunDir(run_dir).tensorboard), write_graph=False),
+        AtomicCheckpoint(runs.RunDir(run_dir)),
         AtomicBackupAndRestore(run_dir / runs.BACKUP),  # last: saves only after everything else has logged
         *(extra_callbacks or []),
     ]
@@ -189,7 +189,7 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
             shuffle=False,  # the pipeline shuffles, seeded per epoch
         )
     if guard.message:
-        last = run_dir / "checkpoints" / "last.keras"
+        last = runs.RunDir(run_dir).checkpoint("last")
         kept = (f"the last good checkpoint is {last}" if last.is_file()
                 else "no epoch had finished with a finite loss, so there is no checkpoint")
         raise DivergenceError(f"{run_dir}: {guard.message}; {kept}")

@@ -11,7 +11,8 @@ def after_training(result: FitResult) -> list[str]:
     lines = []
     h = result.history
     if h.get("loss"):
-        last = {k: v[-1] for k, v in h.items() if k in ("loss", "reconstruction_loss", "kl_loss", "val_loss") and v}
+        terms = (*result.model.history_terms, "val_loss")  # the family's own terms
+        last = {k: h[k][-1] for k in terms if h.get(k)}
         lines.append("final " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
     if result.config.train.report:
         lines.append(f"report: {build_report(result.run_dir, model=result.model)}")

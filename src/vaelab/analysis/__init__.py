@@ -11,8 +11,8 @@ from vaelab.analysis.arithmetic import (
     fit_attribute_classifier,
     score_shift,
 )
+from vaelab.analysis.embedding import confinement_stats, project_2d
 from vaelab.analysis.grids import manifold_latents, normal_quantile_grid
-from vaelab.analysis.latent import confinement_stats, project_2d
 from vaelab.analysis.paths import class_centroids, interpolate, lerp, path_through, slerp
 from vaelab.analysis.subject import Subject, load_subject
 from vaelab.analysis.views import FIGURES, Options, View, make_view

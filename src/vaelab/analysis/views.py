@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vaelab import plots
-from vaelab.analysis import arithmetic, grids, latent, paths
+from vaelab.analysis import arithmetic, embedding, grids, paths
 from vaelab.analysis.subject import PREFERRED_ATTRIBUTES, Subject
 from vaelab.registry import Registry
 
@@ -71,7 +71,7 @@ def draw(name: str, s: Subject, o: Options | None = None) -> View:
         raise Skipped(f"figure {name!r} skipped: no test images to draw from")
     try:
         return FIGURES.get(name)(s, o or Options())
-    except (Skipped, latent.DegenerateCodes) as e:  # the inputs cannot give this figure
+    except (Skipped, embedding.DegenerateCodes) as e:  # the inputs cannot give this figure
         raise Skipped(f"figure {name!r} skipped: {e}") from None
 
 
@@ -96,8 +96,8 @@ def _finite_codes(s: Subject) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(mask (N,) of finite codes, those codes z_mean (M, D), notes): `Skipped` when none is finite."""
     z, _ = s.codes
     try:
-        ok, note = latent.finite_rows(z)
-    except latent.DegenerateCodes as e:
+        ok, note = embedding.finite_rows(z)
+    except embedding.DegenerateCodes as e:
         raise Skipped(f"test z_mean: {e}") from None
     return ok, np.asarray(z)[ok], [f"test z_mean: {note}"] if note else []
 
@@ -112,8 +112,8 @@ def _nan_note(images, what: str) -> list[str]:
 def latent_view(s: Subject, o: Options) -> View:
     """Scatter of test z_mean (2-D directly; else PCA and t-SNE) with confinement statistics."""
     ok, z, notes = _finite_codes(s)
-    stats = latent.confinement_stats(z)
-    idx = latent.subsample(len(z), o.max_points, o.seed)
+    stats = embedding.confinement_stats(z)
+    idx = embedding.subsample(len(z), o.max_points, o.seed)
     colours, names, what = s.colour_labels()
     colours = None if colours is None else np.asarray(colours)[ok][idx]
     d = z.shape[1]
@@ -130,9 +130,9 @@ def latent_view(s: Subject, o: Options) -> View:
         panels = {}
         for m in ("pca", "tsne"):
             try:
-                panels[latent.PROJECTIONS.info(m)["title"]] = latent.project_2d(z[idx], m, o.seed)
-            except latent.DegenerateCodes as e:
-                title = latent.PROJECTIONS.info(m)["title"]
+                panels[embedding.PROJECTIONS.info(m)["title"]] = embedding.project_2d(z[idx], m, o.seed)
+            except embedding.DegenerateCodes as e:
+                title = embedding.PROJECTIONS.info(m)["title"]
                 notes.append(f"{title} panel skipped: {str(e).removeprefix(title + ': ')}")
         fig = plots.plot_latent_scatter(panels, colours, names, axis_labels=("component 1", "component 2"))
     r95 = stats["radius_95"]
@@ -183,7 +183,7 @@ def samples_view(s: Subject, o: Options) -> View:
 
 
 @FIGURES.register("conditional", fits=lambda s: getattr(s.model, "needs_labels", False),
-                  needs="a conditional model (model.kind cvae)")
+                  needs="a conditional model (a family that trains on labels)")
 def conditional_view(s: Subject, o: Options) -> View:
     """Conditional models: one row of samples per class (or per attribute set to 1), the same z in each column."""
     model, n = s.model, min(max(o.n, 1), 10)

@@ -1,43 +1,37 @@
-"""vaelab compare-strategies: the four KL strategies from identical weights and batches."""
+"""vaelab compare: several runs (or a sweep's trials) on one self-contained HTML page."""
 
 from __future__ import annotations
 
-import math
-
-from vaelab.commands.args import check_fits, count, image_shape_of, memory_why, real
-from vaelab.commands.base import COMMANDS, add_config_args, config_from_args
-
-MAX_STEPS = 100_000
+from vaelab.commands.args import count
+from vaelab.commands.base import COMMANDS
 
 
-@COMMANDS.register("compare-strategies")
-class CompareStrategies:
-    help = "train every KL strategy N steps from identical weights/batches; table of losses, gradients, ms/step"
+@COMMANDS.register("compare")
+class CompareRuns:
+    help = "one self-contained page comparing runs: metrics, curves, latent codes, samples, reconstructions"
 
     @staticmethod
     def register(p):
-        add_config_args(p)
-        p.add_argument("--steps", type=count(1, MAX_STEPS, "(a comparison needs tens of steps)"), default=20,
-                       help="training steps per strategy (default 20)")
-        p.add_argument("--tolerance", type=real(gt=0), default=1e-4, help="max relative difference (default 1e-4)")
+        p.add_argument("run_dirs", nargs="*", metavar="RUN", help="run directories")
+        p.add_argument("--sweep", metavar="DIR", help="a sweep directory: its trials, objective and importances")
+        p.add_argument("--storage", metavar="URL", help="the sweep's storage URL, when it holds a password")
+        p.add_argument("-o", "--out", default=None, help="output HTML (default compare.html; "
+                       "with --sweep: DIR/compare.html)")
+        p.add_argument("--limit", type=count(1), default=500, help="test images per run for the figures (default 500)")
 
     @staticmethod
     def run(args) -> int:
-        from vaelab.compare import compare_strategies
+        from vaelab import compare_runs
 
-        cfg = config_from_args(args)
-        check_batches_fit(cfg, args.steps)
-        result = compare_strategies(cfg, steps=args.steps, tolerance=args.tolerance)
-        print(f"dataset {cfg.data.name}, batch {cfg.train.batch_size}, {args.steps} steps, seed {cfg.train.seed}")
-        print(result.table())
-        return 0 if result.agree else 1
+        if not args.run_dirs and not args.sweep:
+            raise ValueError("compare: give run directories (RUN ...) and/or --sweep DIR")
+        if args.sweep:
+            from vaelab.sweep.study import load_sweep
 
-
-def check_batches_fit(cfg, steps: int) -> None:
-    """ValueError naming --steps when its batches (all held in memory, float32) do not fit on this machine."""
-    from vaelab.limits import human_bytes, most_that_fits
-
-    shape = image_shape_of(cfg) or (256, 256, 3)  # a folder without data.image_size: a generous guess
-    each = 4 * cfg.train.batch_size * math.prod(shape)
-    why = f"{human_bytes(each)} per batch of {cfg.train.batch_size} {shape[0]}x{shape[1]} images, all kept"
-    check_fits("--steps", steps, min(MAX_STEPS, most_that_fits(each)), memory_why(why))
+            sweep, study = load_sweep(args.sweep, args.storage)
+            extra = compare_runs.entries_of(args.run_dirs)
+            path = compare_runs.compare_sweep(sweep, study, args.out, args.limit, extra_entries=extra)
+        else:
+            path = compare_runs.build_compare(args.run_dirs, args.out or "compare.html", limit=args.limit)
+        print(f"comparison: {path}")
+        return 0

@@ -16,7 +16,7 @@ class Env:
     @staticmethod
     def run(args) -> int:
         from vaelab import __version__, precision
-        from vaelab.runs import environment
+        from vaelab.environment import environment
 
         print(f"vaelab: {__version__}")
         for k, v in environment().items():

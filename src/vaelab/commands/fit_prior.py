@@ -1,10 +1,13 @@
 """vaelab fit-prior: a prior fitted after training, saved in the run.
 
-`--kind gmm|vae2` fit an ex-post density to the training set's z_mean (`vaelab.priors`, files beside the
-model); `--kind pixelcnn` trains a VQ-VAE's PixelCNN over its code grids (second stage, saved in model.keras).
+Every prior is a registered one (`vaelab.priors.PRIORS`): `--kind gmm|vae2` fit an ex-post density to the
+training set's z_mean (files beside the model); `--kind pixelcnn` trains a VQ-VAE's PixelCNN over its code grids
+(second stage, saved in model.keras).
 """
 
 from __future__ import annotations
+
+import json
 
 from vaelab.commands.args import SEED, count
 from vaelab.commands.base import COMMANDS
@@ -29,22 +32,22 @@ class FitPrior:
 
     @staticmethod
     def run(args) -> int:
-        from vaelab.models.vqvae import CODE_PRIORS, fit_code_prior
-        from vaelab.priors import PRIORS, fit_prior
+        from vaelab.priors import PRIORS, fit_prior, fittable
 
-        if args.kind in CODE_PRIORS:
-            if args.checkpoint:
-                raise ValueError(f"--checkpoint: --kind {args.kind} saves the prior into model.keras, so it needs a "
-                                 "finished run; finish it with `vaelab train --resume RUN`, then drop --checkpoint")
-            path, info = fit_code_prior(args.run_dir, args.kind, epochs=args.epochs, limit=args.limit, seed=args.seed)
-            print(f"{args.kind} prior fitted on {info['codes']} code grids, {info['epochs']} epochs in all; "
-                  f"last epoch -log p(codes) {info['nll'][-1]:.2f} nats/grid; saved in {path}")
-            return 0
         if args.kind not in PRIORS:
-            choices = [k for k in PRIORS.names() if k != "standard"] + list(CODE_PRIORS)
-            raise ValueError(f"--kind: unknown prior {args.kind!r}; choose from {choices}")
+            raise ValueError(f"--kind: unknown prior {args.kind!r}; choose from {fittable()}")
+        if not PRIORS.get(args.kind).fitted:
+            raise ValueError(f"--kind: {args.kind!r} is the model's own training prior and needs no fitting; "
+                             f"choose from {fittable()}")
         options = {"components": args.components} if args.components is not None else {}
+        if PRIORS.get(args.kind).in_model:
+            options = {"epochs": args.epochs}
         path = fit_prior(args.run_dir, args.kind, limit=args.limit, seed=args.seed, checkpoint=args.checkpoint,
                          **options)
-        print(f"{args.kind} prior fitted: {path} (+ {path.with_suffix('.npz').name})")
+        if PRIORS.get(args.kind).in_model:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            print(f"{args.kind} prior fitted on {info['codes']} code grids, {info['epochs']} epochs in all; last epoch "
+                  f"-log p(codes) {info['nll'][-1]:.2f} nats/grid; saved in model.keras ({path.name} says what)")
+        else:
+            print(f"{args.kind} prior fitted: {path} (+ {path.with_suffix('.npz').name})")
         return 0

@@ -1,6 +1,7 @@
 """vaelab generate: images decoded from a prior (N(0, std^2 I) or one fitted by fit-prior), as a grid and/or PNGs.
 
-A conditional model (`cvae`) takes `--condition 7` (a class id or name) or `--condition Smiling=1,Eyeglasses=1`
+A conditional model (a family with `needs_labels`) takes `--condition 7` (a class id or name) or
+`--condition Smiling=1,Eyeglasses=1`
 (attributes; those not named are 0), checked against the run's label names.
 """
 
@@ -50,8 +51,11 @@ class Generate:
         given = ""
         if args.condition is not None:
             if not run.model.needs_labels:
+                from vaelab.models.kinds import MODEL_KINDS
+
+                conditional = [k for k in MODEL_KINDS.names() if MODEL_KINDS.get(k).needs_labels]
                 raise ValueError(f"--condition: model.kind {run.model.kind!r} of {args.run_dir} is not conditional; "
-                                 "drop --condition (conditional kinds: cvae)")
+                                 f"drop --condition (conditional kinds: {conditional})")
             condition = run.model.parse_condition(args.condition)  # ValueError names the labels
             images = run.model.sample(args.n, std=args.std, seed=args.seed, condition=condition)  # (n, H, W, C)
             given = f", condition {args.condition}"

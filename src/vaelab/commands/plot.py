@@ -44,6 +44,7 @@ class Plot:
         from vaelab.analysis import load_subject
         from vaelab.analysis.views import FIGURES, Options, draw_all, unfit_reason
         from vaelab.plots import savefig
+        from vaelab.runs import RunDir
 
         names = args.what or ["latent"]
         every = "all" in names
@@ -72,7 +73,7 @@ class Plot:
         if args.out and not single and Path(args.out).exists() and not Path(args.out).is_dir():
             raise ValueError(f"--out: {args.out} is a file; give a folder for the figures, or a file name ending "
                              "in .png for a single figure")
-        out_dir = Path(args.out).parent if single else Path(args.out or Path(args.run_dir) / "figures")
+        out_dir = Path(args.out).parent if single else Path(args.out or RunDir(args.run_dir).figures)
         out_dir.mkdir(parents=True, exist_ok=True)
         for view in views:
             name = view.name

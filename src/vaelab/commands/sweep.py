@@ -63,7 +63,7 @@ class SweepCommand:
         except ValueError:
             print("best: none (no trial completed)")
         if not args.no_compare:
-            from vaelab.comparison import compare_sweep
+            from vaelab.compare_runs import compare_sweep
 
             try:
                 print(f"comparison: {compare_sweep(sweep, study)}")

@@ -1,10 +1,11 @@
 """Datasets: registered loaders (`DATASETS`) and the shared tf.data pipeline."""
 
 from vaelab.data import celeba, cifar10, digits, folder, mnist, synthetic  # noqa: F401  (registration)
-from vaelab.data.base import DATASETS, Split, candidate_dirs
+from vaelab.data.base import DATASETS, Split, candidate_dirs, check_config
 from vaelab.data.describe import describe_datasets, format_datasets
-from vaelab.data.pipeline import EmptySplitError, load_arrays, load_split, make_dataset
+from vaelab.data.pipeline import EmptySplitError, evaluation_images, load_arrays, load_split, make_dataset
 from vaelab.data.sources import DataFormatError, DataNotFoundError
 
 __all__ = ["DATASETS", "DataFormatError", "DataNotFoundError", "EmptySplitError", "Split", "candidate_dirs",
-           "describe_datasets", "format_datasets", "load_arrays", "load_split", "make_dataset"]
+           "check_config", "describe_datasets", "evaluation_images", "format_datasets", "load_arrays", "load_split",
+           "make_dataset"]

@@ -66,6 +66,21 @@ class Split:
         )
 
 
+def check_config(cfg) -> None:
+    """The dataset's rules for a RunConfig (config.RULES): data.image_size and data.crop only where the dataset's
+    registration allows them (`resizable`, `croppable`)."""
+    name, info = cfg.data.name, DATASETS.info(cfg.data.name)
+    if cfg.data.image_size is not None and not info.get("resizable"):
+        h, w, _ = info["image_shape"]
+        resizable = [n for n in DATASETS if DATASETS.info(n).get("resizable")]
+        raise ValueError(f"data.image_size: the {name} dataset has a fixed size of {h}x{w}, received "
+                         f"{cfg.data.image_size}; remove data.image_size (resizing works for {resizable})")
+    if cfg.data.crop is not None and not info.get("croppable"):
+        croppable = [n for n in DATASETS if DATASETS.info(n).get("croppable")]
+        raise ValueError(f"data.crop: only {croppable} can be cropped, received data.crop={cfg.data.crop} for "
+                         f"{name}; remove data.crop")
+
+
 def check_split(split: str) -> str:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")

@@ -226,3 +226,11 @@ def load_arrays(cfg: DataConfig, split: str = "test", limit: int | None = None,
     kept = Split(image_shape=s.image_shape, images=np.round(images * 255).astype("uint8"), labels=labels,
                  label_names=s.label_names, name=s.name, source=s.source)
     return images, kept
+
+
+def evaluation_images(images: np.ndarray, binarize: str, seed: int) -> np.ndarray:
+    """The pixels the likelihood is scored on: one fixed Bernoulli draw when the run trained binarised."""
+    if binarize == "none":
+        return images
+    rng = np.random.default_rng(seed)
+    return (rng.random(images.shape) < images).astype("float32")  # one draw, fixed by seed

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab import runs
+from vaelab.data import evaluation_images
 from vaelab.evaluate.sections import SECTIONS, Context, ordered
 from vaelab.likelihoods import LIKELIHOODS
 
@@ -86,14 +87,6 @@ class EvalResult:
 def pixel_protocol(binarize: str, likelihood: str) -> tuple[bool, str]:
     """(is the IWAE number a proper discrete NLL?, the label saying what it is)."""
     return LIKELIHOODS.get(likelihood).protocol(binarize in ("static", "dynamic"))
-
-
-def evaluation_images(images: np.ndarray, binarize: str, seed: int) -> np.ndarray:
-    """The pixels the likelihood is scored on: one fixed Bernoulli draw when the run trained binarised."""
-    if binarize == "none":
-        return images
-    rng = np.random.default_rng(seed)
-    return (rng.random(images.shape) < images).astype("float32")  # one draw, fixed by seed
 
 
 def evaluate_model(

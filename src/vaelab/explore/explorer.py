@@ -1,7 +1,8 @@
 """The explorer's state: a model, its encoded test set, the PCA basis and attribute vectors of the codes.
 
 Everything heavy happens once in `Explorer.build`; requests only decode a few latents. The maths is
-`vaelab.analysis` (PCA, attribute vectors, straight paths) and the model's own `decode` and `sample`.
+`vaelab.analysis` (PCA, attribute vectors, straight paths), the model's own `decode`, and samples drawn
+through `vaelab.priors` (the run's newest fitted prior, else the model's own), as the report draws them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.analysis import arithmetic, latent, paths
+from vaelab.analysis import arithmetic, embedding, paths
 
 
 @dataclass
@@ -23,17 +24,22 @@ class Explorer:
     z: np.ndarray  # (N, D) z_mean of the test images
     split: object  # the vaelab.data Split the images came from: labels, their names, the dataset name
     name: str = "run"
+    prior: object = None  # the vaelab.priors Prior samples are drawn from (None: the model's own)
     mean: np.ndarray = field(init=False)  # PCA of z: the page's 2-D scatter and its sliders
     components: np.ndarray = field(init=False)
     std: np.ndarray = field(init=False)
     coords: np.ndarray = field(init=False)  # (N, D) z in the PCA basis
 
     def __post_init__(self):
-        self.mean, self.components, self.std = latent.pca_basis(self.z)
+        if self.prior is None:
+            from vaelab.priors import PRIORS, own_prior
+
+            self.prior = PRIORS.get(own_prior())(self.model.latent_dim)
+        self.mean, self.components, self.std = embedding.pca_basis(self.z)
         self.coords = (self.z - self.mean) @ self.components.T
 
     @classmethod
-    def build(cls, model, images: np.ndarray, split, name: str = "run") -> Explorer:
+    def build(cls, model, images: np.ndarray, split, name: str = "run", prior=None) -> Explorer:
         """Encodes `images` (N, H, W, C) in [0, 1] once; `split` supplies labels and their names."""
         if len(images) == 0:
             raise ValueError("explore: expected at least one test image, received 0")
@@ -41,19 +47,21 @@ class Explorer:
             raise ValueError(f"explore: expected one label per test image ({len(images)}), "
                              f"received {len(split.labels)}")
         z_mean, _ = model.encode(images)
-        return cls(model=model, images=images, z=z_mean.astype("float32"), split=split, name=name)
+        return cls(model=model, images=images, z=z_mean.astype("float32"), split=split, name=name, prior=prior)
 
     @classmethod
     def from_run_dir(cls, path: str | Path, limit: int | None = 2000) -> Explorer:
         """Loads a run's model and its test split (first `limit` images) and encodes them."""
         from vaelab.data import load_arrays
+        from vaelab.priors import resolve
         from vaelab.runs import load_run
 
         if limit is not None and limit < 1:
             raise ValueError(f"limit: expected a positive number of test images, received {limit}")
         run = load_run(path)
         images, split = load_arrays(run.config.data, "test", limit=limit, fallback="train")
-        return cls.build(run.model, images, split, name=Path(path).resolve().name)
+        prior = resolve(run.path, "auto", run.model.latent_dim, run.model_hash)  # the newest fitted, else the model's
+        return cls.build(run.model, images, split, name=Path(path).resolve().name, prior=prior)
 
     @property
     def latent_dim(self) -> int:
@@ -76,8 +84,16 @@ class Explorer:
         return self.model.decode(paths.lerp(a, b, steps))
 
     def sample(self, n: int, std: float, seed: int) -> np.ndarray:
-        """n images decoded from z ~ N(0, std^2 I), reproducible by seed: the model's own `sample`."""
-        return self.model.sample(n, std=std, seed=seed)
+        """n images decoded from draws of `prior` (`prior_label` says which), reproducible by seed."""
+        from vaelab.priors import decode_samples
+
+        return decode_samples(self.model, self.prior, n, seed=seed, std=std)
+
+    @property
+    def prior_label(self) -> str:
+        from vaelab.priors import label
+
+        return label(self.model, self.prior)
 
     def attributes(self) -> dict | None:
         """Feature arithmetic for (N, A) attribute labels: names, counts and vectors (A, D), else None.
@@ -98,6 +114,7 @@ class Explorer:
             "dataset": self.split.name,
             "kind": getattr(self.model, "kind", "?"),
             "latent_dim": self.latent_dim,
+            "prior": self.prior_label,  # what /api/samples.png draws from
             "image_shape": list(self.images.shape[1:]),
             "count": len(self.z),
             "label_names": list(self.label_names) if self.label_names is not None else None,

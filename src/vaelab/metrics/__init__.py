@@ -8,15 +8,15 @@
     inception.py    the standard FID InceptionV3 (optional extra `fid`), reference-feature cache
 """
 
-from vaelab.metrics.frechet import feature_statistics, frechet_distance, frechet_distance_of_features
-from vaelab.metrics.latent import active_units, kl_per_dim
-from vaelab.metrics.likelihood import (
+from vaelab.metrics.activity import active_units, kl_per_dim
+from vaelab.metrics.bounds import (
     bits_per_dim,
     elbo_terms,
     iwae_bound,
     log_importance_weights,
     log_normal,
 )
+from vaelab.metrics.frechet import feature_statistics, frechet_distance, frechet_distance_of_features
 
 __all__ = [
     "active_units", "bits_per_dim", "elbo_terms", "feature_statistics", "frechet_distance",

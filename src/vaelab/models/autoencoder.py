@@ -14,7 +14,6 @@ arrays and are deterministic (z = z_mean) unless sampling is asked for.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import keras
@@ -38,7 +37,7 @@ class BaseAutoencoder(keras.Model):
     has_posterior = False  # an encoder q(z|x): ELBO, latent statistics
     has_likelihood_bound = False  # an importance-weighted bound on log p(x) (IWAE NLL)
     has_prior = False  # a prior p(z) that `sample` draws from
-    code_priors: tuple[str, ...] = ()  # priors trained on the model's own discrete codes (vqvae: pixelcnn)
+    prior_inputs: tuple[str, ...] = ("z_mean",)  # what ex-post priors fit to (vaelab.priors: Prior.fits_to)
     prior_label = "N(0, I)"  # what `sample` draws from (an AE has no prior: it decodes N(0, I) draws anyway)
     standard_normal_prior = False  # p(z) = N(0, I): KL(q || p) in closed form, per latent dimension
     needs_labels = False  # trains on (image, label) pairs: `fit` feeds labels through `training_pair`
@@ -47,6 +46,17 @@ class BaseAutoencoder(keras.Model):
     # estimate (`fit` validates in batches of up to 512 then); False where a term uses the whole batch
     per_image_loss = True
     likelihood_bound_note = ""  # why there is no IW-NLL, when the generic reason would mislead
+    # The family's own settings: {section: dataclass} (config fields with `bounded` ranges), accepted in that
+    # section of a config and read as `cfg.model.<name>` / `cfg.loss.<name>` (config.FAMILY_SETTINGS)
+    settings: dict[str, type] = {}
+    # The per-epoch terms it logs (history.csv, each with a val_ twin when the run validates): the report's curves
+    # and table, the summary after training and a sweep's objective columns derive from them
+    history_terms: tuple[str, ...] = ("loss", "reconstruction_loss")
+    # Settings ("section.key": value) that make a tiny, fast model of this family over a tiny dense one: the
+    # contract tests (tests/test_families.py) build every family from them
+    tiny_settings: dict[str, object] = {}
+    # What makes the family itself in a comparison of families on one shared net (benchmarks/families.py)
+    reference_settings: dict[str, object] = {}
 
     def __init__(self, model_config: ModelConfig | dict | None = None, image_shape=(28, 28, 1), beta: float = 1.0,
                  seed: int | None = None, **kwargs):
@@ -82,6 +92,13 @@ class BaseAutoencoder(keras.Model):
     @classmethod
     def check_config(cls, cfg: ModelConfig) -> None:
         """Raises ValueError (one line naming the field) on settings this family cannot use."""
+
+    @classmethod
+    def history_columns(cls) -> tuple[str, ...]:
+        """Every history.csv column a run of this family can have: its terms, `beta` where loss.beta weights its
+        objective (logged by the β schedule), their `val_` twins, and the epoch's time."""
+        return (*cls.history_terms, *(("beta",) if cls.uses_beta else ()), *(f"val_{t}" for t in cls.history_terms),
+                "time")
 
     @classmethod
     def label(cls, strategy: str, sep: str = "-") -> str:
@@ -154,7 +171,7 @@ class BaseAutoencoder(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
-            "model_config": dataclasses.asdict(self.cfg),
+            "model_config": self.cfg.to_dict(),
             "image_shape": list(self.image_shape),
             "beta": self.initial_beta,
             "seed": self.seed,
@@ -261,18 +278,19 @@ class VAE(BaseAutoencoder):
     """
 
     kind = "vae"
-    strategies = ()  # every registered KL strategy: set by vaelab.strategies once they are imported
+    strategies = ()  # every registered KL strategy: set by vaelab.models.strategies once they are imported
     has_posterior = True
     has_likelihood_bound = True
     has_prior = True
     standard_normal_prior = True
     uses_beta = True  # the KL weight (beta-TCVAE: the total correlation's)
+    history_terms = ("loss", "reconstruction_loss", "kl_loss")
 
     @classmethod
     def model_class(cls, strategy: str) -> type[BaseAutoencoder]:
         if cls.kind != VAE.kind:  # a family built on a strategy class: its own `strategies` decide
             return super().model_class(strategy)
-        from vaelab.strategies import STRATEGIES  # the strategies subclass VAE: imported when asked
+        from vaelab.models.strategies.registry import STRATEGIES  # filled by models.strategies (kinds imports it)
 
         return STRATEGIES.get(strategy)
 

@@ -17,21 +17,29 @@ turns them into ((x, c), x). The label names (class or attribute names) are part
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 import numpy as np
 from keras import layers, ops
 
+from vaelab.config import bounded
 from vaelab.layers import ClipValues, LikelihoodMean
 from vaelab.losses import gaussian_kl, log_normal, log_standard_normal
 from vaelab.models.heads import ARCHITECTURES, activation, float32_outputs
-from vaelab.models.kinds import MODEL_KINDS
-from vaelab.strategies.train_step import TrainStepVAE
+from vaelab.models.registry import MODEL_KINDS
+from vaelab.models.strategies.train_step import TrainStepVAE
 
+
+@dataclass
+class CVAESettings:
+    condition_dropout: float = bounded(0.1, ge=0.0, le=1.0)  # model.condition_dropout: share of images given no label
 
 @MODEL_KINDS.register("cvae")
 @keras.saving.register_keras_serializable(package="vaelab")
 class ConditionalVAE(TrainStepVAE):
     kind = "cvae"
+    settings = {"model": CVAESettings}
     strategies = ("train_step",)  # the encoder takes (x, c): the Keras-loss strategies feed images only
     needs_labels = True
     has_likelihood_bound = False

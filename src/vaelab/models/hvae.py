@@ -13,15 +13,18 @@ images); `top_latent_dim` is z2; `top_hidden_units` are the MLP layers of q(z2|z
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import keras
 import numpy as np
 from keras import layers, ops
 
+from vaelab.config import bounded
 from vaelab.layers import ClipValues
 from vaelab.losses import log_normal, log_standard_normal
 from vaelab.models.heads import activation, float32_outputs
-from vaelab.models.iwae import IWAE
-from vaelab.models.kinds import MODEL_KINDS
+from vaelab.models.iwae import IWAE, IWAESettings
+from vaelab.models.registry import MODEL_KINDS
 
 
 def gaussian_mlp(cfg, n_in: int, n_out: int, name: str) -> keras.Model:
@@ -37,10 +40,18 @@ def gaussian_mlp(cfg, n_in: int, n_out: int, name: str) -> keras.Model:
     return keras.Model(z, float32_outputs([mean, log_var]), name=name)
 
 
+@dataclass
+class HVAESettings(IWAESettings):
+    top_latent_dim: int = bounded(2, ge=1)  # model.top_latent_dim: size of z2 (z1: latent_dim)
+    top_hidden_units: list[int] = field(default_factory=lambda: [64], metadata={"ge": 1})  # model.top_hidden_units
+
 @MODEL_KINDS.register("hvae")
 @keras.saving.register_keras_serializable(package="vaelab")
 class HVAE(IWAE):
     kind = "hvae"
+    settings = {"model": HVAESettings}
+    tiny_settings = {"model.top_latent_dim": 2, "model.top_hidden_units": [8]}
+    reference_settings = {"model.iw_samples": 2, "model.top_latent_dim": 8, "model.top_hidden_units": [128]}  # z2 = 8
     prior_label = "p(z2) = N(0, I), p(z1 | z2)"
     strategies = ("train_step",)  # the KL of z1 is against p(z1|z2), not N(0, I): no closed-form KL loss
     standard_normal_prior = False

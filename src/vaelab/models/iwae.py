@@ -13,18 +13,26 @@ densities make up w) and keep the bound.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import keras
 from keras import ops
 
-from vaelab.models.kinds import MODEL_KINDS
-from vaelab.strategies.train_step import TrainStepVAE
+from vaelab.config import bounded
+from vaelab.models.registry import MODEL_KINDS
+from vaelab.models.strategies.train_step import TrainStepVAE
 
+
+@dataclass
+class IWAESettings:
+    iw_samples: int = bounded(1, ge=1)  # model.iw_samples: importance samples k of the training bound (k = 1: ELBO)
 
 @MODEL_KINDS.register("iwae")
 @keras.saving.register_keras_serializable(package="vaelab")
 class IWAE(TrainStepVAE):
     kind = "iwae"
+    settings = {"model": IWAESettings}
+    reference_settings = {"model.iw_samples": 5}  # mnist_iwae: the k = 5 bound
     strategies = ("train_step",)  # the bound mixes reconstruction and KL per sample: no separate KL loss
 
     @property

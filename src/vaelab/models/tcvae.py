@@ -21,14 +21,15 @@ whatever N and M are.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import keras
 from keras import ops
 
-from vaelab.config import RunConfig
+from vaelab.config import RunConfig, bounded
 from vaelab.losses import log_standard_normal
-from vaelab.models.kinds import MODEL_KINDS
-from vaelab.strategies.train_step import TrainStepVAE
+from vaelab.models.registry import MODEL_KINDS
+from vaelab.models.strategies.train_step import TrainStepVAE
 
 
 def log_density_matrix(z, z_mean, z_log_var):
@@ -56,13 +57,21 @@ def tc_decomposition(z, z_mean, z_log_var, dataset_size: float | None = None) ->
     }
 
 
+@dataclass
+class TCVAESettings:
+    tc_alpha: float = bounded(1.0, ge=0.0)  # loss.tc_alpha: weight of the index-code MI (beta weights the TC)
+    tc_gamma: float = bounded(1.0, ge=0.0)  # loss.tc_gamma: weight of the dimension-wise KL
+
 @MODEL_KINDS.register("tcvae")
 @keras.saving.register_keras_serializable(package="vaelab")
 class TCVAE(TrainStepVAE):
     kind = "tcvae"
+    settings = {"loss": TCVAESettings}
+    reference_settings = {"loss.beta": 6.0}  # mnist_tcvae: the total correlation weighted by 6
     strategies = ("train_step",)  # the terms need the whole batch's posteriors: no per-image KL loss
     per_image_loss = False  # the minibatch-weighted estimate of q(z) depends on the batch size
     extra_terms = ("mutual_info", "total_correlation", "dimwise_kl")
+    history_terms = (*TrainStepVAE.history_terms, *extra_terms)
 
     def __init__(self, *args, alpha: float = 1.0, gamma: float = 1.0, dataset_size: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)

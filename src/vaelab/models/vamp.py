@@ -11,13 +11,15 @@ the IW-NLL scores with this prior.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 from keras import ops
 
-from vaelab.models.iwae import IWAE
-from vaelab.models.kinds import MODEL_KINDS
+from vaelab.config import bounded
+from vaelab.models.iwae import IWAE, IWAESettings
+from vaelab.models.registry import MODEL_KINDS
 
 
 def log_mixture_of_gaussians(z, means, log_vars):
@@ -38,10 +40,17 @@ def log_mixture_of_gaussians(z, means, log_vars):
     return ops.reshape(out, ops.shape(z)[:-1])
 
 
+@dataclass
+class VampSettings(IWAESettings):
+    pseudo_inputs: int = bounded(100, ge=1)  # model.pseudo_inputs: number K of learned pseudo-inputs of the VampPrior
+
 @MODEL_KINDS.register("vamp")
 @keras.saving.register_keras_serializable(package="vaelab")
 class VampVAE(IWAE):
     kind = "vamp"
+    settings = {"model": VampSettings}
+    tiny_settings = {"model.pseudo_inputs": 4}
+    reference_settings = {"model.pseudo_inputs": 500}  # mnist_vamp: K = 500 pseudo-inputs
     prior_label = "the VampPrior (a mixture of posteriors at pseudo-inputs)"
     strategies = ("train_step",)  # the KL against a mixture has no closed form for a separate KL loss
     standard_normal_prior = False

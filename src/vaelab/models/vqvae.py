@@ -24,19 +24,22 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
-from vaelab.config import ModelConfig, RunConfig
+from vaelab.config import ModelConfig, RunConfig, bounded
 from vaelab.layers import LikelihoodMean
 from vaelab.models.autoencoder import BaseAutoencoder
 from vaelab.models.conv import _block, _check
 from vaelab.models.heads import float32_outputs
-from vaelab.models.kinds import MODEL_KINDS
 from vaelab.models.pixelcnn import build_pixelcnn, sample_codes
+from vaelab.models.registry import MODEL_KINDS
+from vaelab.models.step import TermsStep
+
+USAGE = ("perplexity", "dead_codes")  # the codebook's use over an epoch (CodeUsage), logged beside the losses
 
 
 @keras.saving.register_keras_serializable(package="vaelab")
@@ -65,17 +68,31 @@ class CodeUsage(keras.metrics.Metric):
         return {**super().get_config(), "num_codes": self.num_codes, "what": self.what}
 
 
+@dataclass
+class VQVAEModelSettings:
+    codebook_size: int = bounded(512, ge=2)  # model.codebook_size: K codebook vectors (each of size latent_dim)
+    prior_filters: int = bounded(64, ge=1)  # model.prior_filters: channels of the PixelCNN prior over the code grid
+
+
+@dataclass
+class VQVAELossSettings:
+    commitment_beta: float = bounded(0.25, ge=0.0)  # loss.commitment_beta: weight of |z_e - sg[z_q]|^2
+
 @MODEL_KINDS.register("vqvae")
 @keras.saving.register_keras_serializable(package="vaelab")
-class VQVAE(BaseAutoencoder):
+class VQVAE(TermsStep, BaseAutoencoder):
     kind = "vqvae"
+    settings = {"model": VQVAEModelSettings, "loss": VQVAELossSettings}
+    history_terms = ("loss", "reconstruction_loss", "codebook_loss", "commitment_loss", *USAGE)
+    tiny_settings = {"model.architecture": "conv", "model.filters": [32], "model.kernel_sizes": [3],  # a spatial grid
+                     "model.strides": [2], "model.codebook_size": 16, "model.prior_filters": 8}
     prior_label = "a PixelCNN over the code grid"
     strategies = None  # no KL term: loss.strategy is unused
     has_posterior = False
     per_image_loss = False  # kept conservative: its codebook statistics are taken over the batch
     has_likelihood_bound = False
-    has_prior = True  # the PixelCNN over codes (after `fit_prior`)
-    code_priors = ("pixelcnn",)  # its latent is a grid of discrete codes: priors over z_mean do not apply
+    has_prior = True  # the PixelCNN over codes (after `vaelab fit-prior --kind pixelcnn`)
+    prior_inputs = ("codes",)  # its latent is a grid of discrete codes: priors over z_mean do not apply
     posterior_note = "a deterministic encoder to codebook entries, no Gaussian q(z|x)"
     likelihood_bound_note = (
         "has no importance-weighted likelihood bound: q(z|x) is a deterministic one-hot over codes, so there "
@@ -89,9 +106,8 @@ class VQVAE(BaseAutoencoder):
                                         initializer=keras.initializers.RandomUniform(-1.0 / k, 1.0 / k, seed=self.seed))
         self.prior = build_pixelcnn(self.grid, k, filters=self.cfg.prior_filters)
         self.prior_epochs = self.add_weight(shape=(), initializer="zeros", trainable=False, name="prior_epochs")
-        self.trackers = [keras.metrics.Mean(name=n) for n in
-                         ("loss", "reconstruction_loss", "codebook_loss", "commitment_loss")]
-        self.usage = [CodeUsage(k, "perplexity"), CodeUsage(k, "dead_codes")]
+        self.trackers = [keras.metrics.Mean(name=n) for n in self.history_terms if n not in USAGE]
+        self.usage = [CodeUsage(k, what) for what in USAGE]
 
     @classmethod
     def check_config(cls, cfg: ModelConfig) -> None:
@@ -189,38 +205,19 @@ class VQVAE(BaseAutoencoder):
     def metrics(self):
         return [*self.trackers, *self.usage]
 
-    def compile_for_training(self, optimizer, jit_compile=False):
-        self.compile(optimizer=optimizer, jit_compile=jit_compile)
-
-    def objective(self, x, training=True):
-        return self.terms(x, training)["loss"]
+    @property
+    def term_trackers(self):
+        return self.trackers
 
     def _track(self, t):
-        self.trackers[0].update_state(t["loss"], sample_weight=ops.shape(t["reconstruction_loss"])[0])
-        for tracker in self.trackers[1:]:
-            tracker.update_state(t[tracker.name])
         for u in self.usage:
             u.update_state(t["indices"])
-        return {m.name: m.result() for m in self.metrics}
+        return super()._track(t)
 
     @property
     def optimized_variables(self) -> list:
         """Encoder, decoder and codebook: the PixelCNN prior is trained later by `fit_prior`, with its own optimizer."""
         return [w for w in self.trainable_variables if not any(w is p for p in self.prior.trainable_variables)]
-
-    def train_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        trainable = self.optimized_variables
-        with tf.GradientTape() as tape:
-            t = self.terms(x, training=True)
-            scaled = self.optimizer.scale_loss(t["loss"] / tf.distribute.get_strategy().num_replicas_in_sync)
-        grads = tape.gradient(scaled, trainable)
-        self.optimizer.apply_gradients(zip(grads, trainable, strict=True))
-        return self.distributable_logs(self._track(t))
-
-    def test_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        return self.distributable_logs(self._track(self.terms(x, training=False)))
 
     # ------------------------------------------------------------------ the PixelCNN prior (second stage)
     def encode_codes(self, x, batch_size: int = 512) -> np.ndarray:
@@ -258,31 +255,3 @@ class VQVAE(BaseAutoencoder):
                           "fit it with `vaelab fit-prior RUN_DIR --kind pixelcnn`", stacklevel=2)
         codes = sample_codes(self.prior, n, self.grid, seed=seed, temperature=std)
         return self.decode(ops.convert_to_numpy(self.embed(codes)))
-
-
-CODE_PRIORS = ("pixelcnn",)  # priors over a VQ-VAE's code grid (`vaelab fit-prior RUN --kind pixelcnn`)
-
-
-def fit_code_prior(run_dir, kind: str = "pixelcnn", epochs: int = 10, limit: int | None = None,
-                   seed: int = 0) -> tuple[object, dict]:
-    """Encodes the run's training images to codes, trains the model's PixelCNN prior on them and saves
-    model.keras (atomically); returns (the model path, {"nll": per-epoch nats per code grid, ...})."""
-    from vaelab import runs
-    from vaelab.data import load_arrays
-    from vaelab.evaluate import evaluation_images
-
-    if kind not in CODE_PRIORS:
-        raise ValueError(f"--kind: unknown code prior {kind!r}; choose from {list(CODE_PRIORS)}")
-    if epochs < 1:
-        raise ValueError(f"--epochs: expected at least 1, received {epochs}")
-    run = runs.load_run(run_dir, require_final=True)  # it writes model.keras: never from a checkpoint
-    if not isinstance(run.model, VQVAE):
-        raise ValueError(f"--kind {kind}: a prior over a code grid needs model.kind 'vqvae'; {run_dir} is "
-                         f"model.kind {run.model.kind!r}")
-    images, _ = load_arrays(run.config.data, "train", limit=limit)
-    x = evaluation_images(images, run.config.data.binarize, seed)  # the pixels the encoder was trained on
-    keras.utils.set_random_seed(seed)
-    info = run.model.fit_prior(run.model.encode_codes(x), epochs=epochs)
-    path = run.path / runs.MODEL
-    runs.save_model_atomic(run.model, path)
-    return path, info

@@ -1,7 +1,12 @@
-"""The prior interface, its registry, and where a run keeps its fitted priors.
+"""The prior interface, its registry, where a run keeps its fitted priors, and the one fitting and sampling path.
 
 A fitted prior is two plain-value files next to the model: `prior_<kind>.npz` (arrays, no pickle) and
-`prior_<kind>.json` (what it is and how it was fitted), each written atomically, the JSON last.
+`prior_<kind>.json` (what it is and how it was fitted), each written atomically, the JSON last. A prior that
+is part of the model (`in_model`: a VQ-VAE's PixelCNN) is saved in model.keras and has the JSON only.
+
+What a prior fits to (`fits_to`) must be one of the model's `prior_inputs`: "z_mean" (the continuous codes
+of any encoder) or "codes" (a model's discrete code grids). The model's own training prior ("standard")
+needs no fitting (`fitted = False`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import numpy as np
 from vaelab.registry import Registry
 
 PRIORS = Registry("prior")
-AUTO = "auto"  # the most recently fitted prior of the run, else the standard one
+AUTO = "auto"  # the most recently fitted prior of the run, else the model's own
+INPUTS = {"z_mean": "a continuous z_mean", "codes": "discrete code grids"}  # what a prior can fit to (fits_to)
 
 
 class Prior:
@@ -28,6 +34,9 @@ class Prior:
     """
 
     kind = "?"
+    fitted = True  # False: the model's own training prior, which needs no fitting and has no files
+    fits_to = "z_mean"  # what `fit` takes: "z_mean" (N, D) or "codes" (a model's discrete code grids)
+    in_model = False  # True: fitting trains part of the model (saved in model.keras); sampled by model.sample
 
     def __init__(self, latent_dim: int, info: dict | None = None):
         self.latent_dim = int(latent_dim)
@@ -36,6 +45,12 @@ class Prior:
     @classmethod
     def fit(cls, z: np.ndarray, seed: int = 0, **options) -> Prior:
         raise ValueError(f"prior {cls.kind!r} needs no fitting")
+
+    @classmethod
+    def fit_model(cls, model, inputs: np.ndarray, seed: int = 0, **options) -> Prior:
+        """Fits this prior for `model` to `inputs` (what `fits_to` names). Default: `fit` on the codes alone;
+        an `in_model` prior trains the model's own part instead."""
+        return cls.fit(inputs, seed=seed, **options)
 
     def sample(self, n: int, seed: int | None = None, std: float = 1.0) -> np.ndarray:
         """(n, latent_dim) float32 draws; `std` scales the spread (a sampling temperature)."""
@@ -53,7 +68,9 @@ class Prior:
 
 
 def prior_files(run_dir: str | Path, kind: str) -> tuple[Path, Path]:
-    return Path(run_dir) / f"prior_{kind}.npz", Path(run_dir) / f"prior_{kind}.json"
+    from vaelab.runs import RunDir
+
+    return RunDir(run_dir).prior(kind)
 
 
 def save_prior(prior: Prior, run_dir: str | Path, model_hash: str | None = None) -> Path:
@@ -63,9 +80,10 @@ def save_prior(prior: Prior, run_dir: str | Path, model_hash: str | None = None)
     from vaelab.runs import MODEL_HASH
 
     arrays_file, info_file = prior_files(run_dir, prior.kind)
-    buf = io.BytesIO()
-    np.savez(buf, **prior.to_arrays())
-    write_atomic(arrays_file, buf.getvalue())
+    if not prior.in_model:  # an in-model prior's weights are in model.keras
+        buf = io.BytesIO()
+        np.savez(buf, **prior.to_arrays())
+        write_atomic(arrays_file, buf.getvalue())
     info = {"kind": prior.kind, "latent_dim": prior.latent_dim, **prior.info}
     if model_hash is not None:
         info[MODEL_HASH] = model_hash
@@ -90,7 +108,7 @@ def load_prior(run_dir: str | Path, kind: str, model_hash: str | None = None) ->
 
     cls = PRIORS.get(kind)
     arrays_file, info_file = prior_files(run_dir, kind)
-    if not (arrays_file.is_file() and info_file.is_file()):
+    if not _is_stored(run_dir, kind):
         raise FileNotFoundError(f"{run_dir}: no fitted {kind!r} prior ({info_file.name} and {arrays_file.name}); "
                                 f"fit one with: vaelab fit-prior {run_dir} --kind {kind}")
     info = _read_info(info_file)
@@ -98,12 +116,19 @@ def load_prior(run_dir: str | Path, kind: str, model_hash: str | None = None) ->
         raise ValueError(f"{info_file} was fitted to another model than the run's current one (the run was "
                          f"resumed, overwritten or refitted since); refit it with: vaelab fit-prior {run_dir} "
                          f"--kind {kind}")
+    if cls.in_model:
+        return cls(info.get("latent_dim", 0), info)
     try:
         with np.load(arrays_file, allow_pickle=False) as z:
             return cls.from_arrays(dict(z), info)
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"{arrays_file} is damaged ({type(e).__name__}); refit the prior with: "
                          f"vaelab fit-prior {run_dir} --kind {kind}") from None
+
+
+def _is_stored(run_dir: str | Path, kind: str) -> bool:
+    arrays_file, info_file = prior_files(run_dir, kind)
+    return info_file.is_file() and (PRIORS.get(kind).in_model or arrays_file.is_file())
 
 
 def fitted_priors(run_dir: str | Path | None, model_hash: str | None = None) -> list[str]:
@@ -114,7 +139,7 @@ def fitted_priors(run_dir: str | Path | None, model_hash: str | None = None) -> 
     if run_dir is None or not Path(run_dir).is_dir():
         return []
     found = [f for f in Path(run_dir).glob("prior_*.json") if f.stem[len("prior_"):] in PRIORS]
-    found = [f for f in found if prior_files(run_dir, f.stem[len("prior_"):])[0].is_file()]
+    found = [f for f in found if _is_stored(run_dir, f.stem[len("prior_"):])]
     if model_hash is not None:
         stale = [f for f in found if not is_current(_read_info(f), model_hash)]
         for f in stale:
@@ -124,19 +149,31 @@ def fitted_priors(run_dir: str | Path | None, model_hash: str | None = None) -> 
     return [f.stem[len("prior_"):] for f in sorted(found, key=lambda f: f.stat().st_mtime, reverse=True)]
 
 
+def own_prior() -> str:
+    """The name of the model's own training prior (the registered prior with `fitted = False`)."""
+    return next(k for k in PRIORS.names() if not PRIORS.get(k).fitted)
+
+
+def fittable(model=None) -> list[str]:
+    """Priors that can be fitted (to `model`'s `prior_inputs` when given)."""
+    return [k for k in PRIORS.names() if PRIORS.get(k).fitted
+            and (model is None or PRIORS.get(k).fits_to in model.prior_inputs)]
+
+
 def resolve(run_dir: str | Path | None, name: str, latent_dim: int, model_hash: str | None = None) -> Prior:
-    """The prior called `name` for a run: "standard", a fitted kind, or "auto" (newest fitted, else standard).
-    A fitted prior must come from the model hashed `model_hash` (default: the run's current model file)."""
-    if model_hash is None and run_dir is not None and name != "standard":
+    """The prior called `name` for a run: the model's own, a fitted kind, or "auto" (newest fitted, else the
+    model's own). A fitted prior must come from the model hashed `model_hash` (default: the run's current model)."""
+    cls = PRIORS.get(name) if name != AUTO else None
+    if model_hash is None and run_dir is not None and (cls is None or cls.fitted):
         from vaelab.runs import model_hash as current_hash
 
         model_hash = current_hash(run_dir) if Path(run_dir).is_dir() else None
     if name == AUTO:
         fitted = fitted_priors(run_dir, model_hash)
-        name = fitted[0] if fitted else "standard"
+        name = fitted[0] if fitted else own_prior()
     cls = PRIORS.get(name)
-    prior = cls(latent_dim) if name == "standard" else load_prior(run_dir, name, model_hash)
-    if prior.latent_dim != latent_dim:
+    prior = load_prior(run_dir, name, model_hash) if cls.fitted else cls(latent_dim)
+    if not cls.in_model and prior.latent_dim != latent_dim:
         raise ValueError(f"prior_{name}.json: latent_dim {prior.latent_dim} does not match the model's "
                          f"{latent_dim}; refit it with: vaelab fit-prior {run_dir} --kind {name}")
     return prior
@@ -144,47 +181,56 @@ def resolve(run_dir: str | Path | None, name: str, latent_dim: int, model_hash: 
 
 def fit_prior(run_dir: str | Path, kind: str, limit: int | None = None, seed: int = 0,
               checkpoint: str | None = None, **options) -> Path:
-    """Encodes the run's training images (z = z_mean), fits `kind` to the codes and saves it next to the model
-    (recording the model's hash). An unfinished run needs `checkpoint` ("last"), as in `evaluate_run_dir`."""
+    """Encodes the run's training images to what the prior fits to (z_mean, or code grids), fits `kind` and
+    saves it next to the model, recording the model's hash; returns the prior's JSON file. An unfinished run
+    needs `checkpoint` ("last"), as in `evaluate_run_dir`; a prior kept in the model needs a finished run."""
     from vaelab import runs
-    from vaelab.data import load_arrays
-    from vaelab.evaluate import evaluation_images
+    from vaelab.atomic import save_model_atomic
+    from vaelab.data import evaluation_images, load_arrays
 
-    if kind == "standard":
-        raise ValueError("--kind: 'standard' is N(0, I) and needs no fitting; choose from "
-                         f"{[k for k in PRIORS.names() if k != 'standard']}")
     cls = PRIORS.get(kind)
+    if not cls.fitted:
+        raise ValueError(f"--kind: {kind!r} is the model's own training prior and needs no fitting; choose from "
+                         f"{fittable()}")
+    if cls.in_model and checkpoint:
+        raise ValueError(f"--checkpoint: --kind {kind} is saved in model.keras, so it needs a finished run; finish "
+                         "it with `vaelab train --resume RUN`, then drop --checkpoint")
     run = runs.load_run(run_dir, checkpoint=checkpoint, require_final=True)
-    if run.model.code_priors:
-        raise ValueError(f"--kind {kind}: model.kind {run.model.kind!r} has discrete codes, not a continuous z_mean; "
-                         f"choose from {list(run.model.code_priors)}")
+    if cls.fits_to not in run.model.prior_inputs:
+        has = " and ".join(INPUTS[i] for i in run.model.prior_inputs)
+        raise ValueError(f"--kind {kind}: it fits to {INPUTS[cls.fits_to]}, and model.kind {run.model.kind!r} has "
+                         f"{has}; choose from {fittable(run.model)}")
     images, _ = load_arrays(run.config.data, "train", limit=limit)
     run.check_images(images)
     x = evaluation_images(images, run.config.data.binarize, seed)  # the pixels the encoder was trained on
     t0 = time.perf_counter()
-    z_mean, _ = run.model.encode(x)  # (N, D)
+    inputs = run.model.encode(x)[0] if cls.fits_to == "z_mean" else run.model.encode_codes(x)  # (N, D) | (N, h, w)
     try:
-        prior = cls.fit(z_mean, seed=seed, **options)
+        prior = cls.fit_model(run.model, inputs, seed=seed, **options)
     except TypeError as e:
         raise ValueError(f"prior {kind!r}: unsupported option ({e})") from None
     prior.info.update({
-        "fitted_on": f"z_mean of the first {len(z_mean)} {run.config.data.name} training images",
-        "n_fit": int(len(z_mean)), "seed": seed, "fit_seconds": round(time.perf_counter() - t0, 2),
+        "fitted_on": f"{cls.fits_to} of the first {len(inputs)} {run.config.data.name} training images",
+        "n_fit": int(len(inputs)), "seed": seed, "fit_seconds": round(time.perf_counter() - t0, 2),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "model_file": run.model_file.name,
     })
-    return save_prior(prior, run.path, run.model_hash)
+    model_hash = run.model_hash
+    if cls.in_model:  # the model changed: save it, and record the hash of the new file
+        save_model_atomic(run.model, run.model_file)
+        model_hash = runs.file_hash(run.model_file)
+    return save_prior(prior, run.path, model_hash)
 
 
 def label(model, prior: Prior) -> str:
-    """What samples are drawn from: the model's own training prior for "standard", else the fitted one."""
-    return model.prior_label if prior.kind == "standard" else prior.describe()
+    """What samples are drawn from: the model's own training prior, else the fitted one."""
+    return prior.describe() if prior.fitted else model.prior_label
 
 
 def decode_samples(model, prior: Prior, n: int, seed: int | None = None, std: float = 1.0) -> np.ndarray:
     """n images (N, H, W, C) decoded from the prior's latent draws."""
     if n < 1:
         raise ValueError(f"-n: expected at least 1 image, received {n}")
-    if prior.kind == "standard":  # the model's own training prior (N(0, I), or a family's: VampPrior, p(z1|z2))
+    if not prior.fitted or prior.in_model:  # the model's own prior (N(0, I), a VampPrior, p(z1|z2), a PixelCNN)
         return model.sample(n, std=std, seed=seed)
     return model.decode(prior.sample(n, seed=seed, std=std))

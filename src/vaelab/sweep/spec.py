@@ -37,8 +37,6 @@ from vaelab.config import ConfigError, RunConfig, load_config
 from vaelab.sweep import specs
 
 TYPES = ("log_float", "float", "int", "categorical", "grid")
-HISTORY = ("loss", "reconstruction_loss", "kl_loss", "beta", "time")
-HISTORY_COLUMNS = HISTORY + tuple(f"val_{c}" for c in HISTORY if c not in ("beta", "time"))
 TOP_KEYS = ("name", "base", "set", "space", "objective", "trials", "pruner", "sampler")
 
 
@@ -331,13 +329,20 @@ def _check_metric_path(fld: str, metric: str, bad) -> None:
     parts = metric.split(".")
     parts = parts[1:] if parts[0] == SECTION else parts
     if len(parts) < 2 or parts[0] not in SECTIONS or not all(parts):
-        bad(fld, f"a history.csv column {list(HISTORY_COLUMNS)} or a metrics.json path {SECTION}.SECTION.KEY "
+        bad(fld, f"a history.csv column {history_columns()} or a metrics.json path {SECTION}.SECTION.KEY "
                  f"with SECTION one of {SECTIONS.names()} (e.g. {SECTION}.iwae.nll)", metric)
 
 
+def history_columns() -> list[str]:
+    """The history.csv columns any registered family logs (each family says which: `history_columns`)."""
+    from vaelab.models.kinds import MODEL_KINDS
+
+    return list(dict.fromkeys(c for k in MODEL_KINDS.names() for c in MODEL_KINDS.get(k).history_columns()))
+
+
 def _check_column(fld: str, column: str, base_config, bad) -> None:
-    if column not in HISTORY_COLUMNS:
-        bad(fld, f"a history.csv column {list(HISTORY_COLUMNS)} or a metrics.json path with a dot", column)
+    if column not in history_columns():
+        bad(fld, f"a history.csv column {history_columns()} or a metrics.json path with a dot", column)
     elif column.startswith("val_") and base_config is not None and not base_config.data.validation:
         bad(fld, "a training column (data.validation is false, so there are no val_ columns)", column)
 

@@ -153,7 +153,7 @@ def trial_rows(study: optuna.Study) -> list[dict]:
 
 
 def format_trials(rows: list[dict]) -> str:
-    from vaelab.summary import text_table
+    from vaelab.runs_table import text_table
 
     if not rows:
         return "(no trials)"

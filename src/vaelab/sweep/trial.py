@@ -93,7 +93,7 @@ def run_trial(sweep: Sweep, study: optuna.Study, trial: optuna.Trial, params: di
     trial.set_user_attr("run_dir", str(run_dir))
     trial.set_user_attr("host", socket.gethostname())
     cfg = spec.trial_config(params, output_dir=str(run_dir.parent), run_name=run_dir.name)
-    finished = resume and (run_dir / runs.MODEL).is_file() and not (run_dir / "backup").exists()
+    finished = resume and runs.RunDir(run_dir).model.is_file() and not runs.RunDir(run_dir).backup.exists()
     log(f"trial {trial.number}: {params} -> {run_dir}" + (" (continuing the interrupted try)" if resume else ""))
     info = {"study": spec.name, "trial": trial.number, "params": params, "objective": spec.objective.metric}
     pruning = PruneOnEpoch(trial, spec.pruner.metric, run_dir) if spec.pruner.kind != "none" else None

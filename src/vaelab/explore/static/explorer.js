@@ -312,6 +312,7 @@ async function main() {
   $("run-info").textContent =
     `${info.name} · ${info.dataset} · ${info.kind} · z=${info.latent_dim} · ${info.count} test images`;
   $("projection").textContent = info.latent_dim > 2 ? "(PCA: PC1 × PC2)" : "(z1 × z2, PCA-rotated)";
+  $("prior-name").textContent = info.prior;
   buildAttributes();
   buildPcSliders();
   computeBounds();

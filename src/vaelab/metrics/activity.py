@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from keras import ops
+
+from vaelab.losses import gaussian_kl_per_dim
 
 
 def kl_per_dim(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
-    """Mean over images of KL(q(z_u|x) || N(0, 1)) for each latent unit u: (N, D) -> (D,) nats."""
+    """Mean over images of KL(q(z_u|x) || N(0, 1)) for each latent unit u: (N, D) -> (D,) nats (in float64)."""
     z_mean, z_log_var = np.asarray(z_mean, "float64"), np.asarray(z_log_var, "float64")
-    return np.mean(-0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var)), axis=0)
+    return np.mean(ops.convert_to_numpy(gaussian_kl_per_dim(z_mean, z_log_var)), axis=0)
 
 
 def active_units(z_mean: np.ndarray, threshold: float = 0.01) -> tuple[int, np.ndarray]:

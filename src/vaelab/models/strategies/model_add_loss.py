@@ -14,7 +14,7 @@ from keras import ops
 
 from vaelab.losses import gaussian_kl
 from vaelab.models.autoencoder import VAE
-from vaelab.strategies.registry import STRATEGIES
+from vaelab.models.strategies.registry import STRATEGIES
 
 
 @STRATEGIES.register("model_add_loss")

@@ -2,25 +2,24 @@
 
 This is the keras-io VAE example's design. The loss is written out explicitly, so it is the
 easiest strategy to extend (extra terms, other divergences): the VAE families in `vaelab.models`
-(IWAE, beta-TCVAE, hierarchical, VampPrior) build on it and override only `terms`. Under
-`tf.distribute` the per-replica loss is divided by the number of replicas, because gradients are
-summed across replicas.
+(IWAE, beta-TCVAE, hierarchical, VampPrior) build on it and override only `terms`. The step itself is
+`vaelab.models.step.TermsStep`, shared with the families that are not VAEs.
 """
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from vaelab.losses import gaussian_kl
 from vaelab.models.autoencoder import VAE
-from vaelab.strategies.registry import STRATEGIES
+from vaelab.models.step import TermsStep
+from vaelab.models.strategies.registry import STRATEGIES
 
 
 @STRATEGIES.register("train_step")
 @keras.saving.register_keras_serializable(package="vaelab")
-class TrainStepVAE(VAE):
+class TrainStepVAE(TermsStep, VAE):
     extra_terms: tuple[str, ...] = ()  # further per-image terms a family logs each epoch (history.csv)
 
     def __init__(self, *args, **kwargs):
@@ -39,9 +38,6 @@ class TrainStepVAE(VAE):
         _, _, z = self.encode_sample(x, training=training)
         return self.decoder_logits(z, training=training)
 
-    def compile_for_training(self, optimizer, jit_compile=False):
-        self.compile(optimizer=optimizer, jit_compile=jit_compile)
-
     def terms(self, x, training) -> dict:
         """{"loss": scalar objective, "reconstruction_loss": (B,), "kl_loss": (B,), and each of `extra_terms`: (B,)}.
 
@@ -53,32 +49,3 @@ class TrainStepVAE(VAE):
         kl = gaussian_kl(z_mean, z_log_var)  # (B,)
         loss = ops.mean(rec) + self.beta * ops.mean(kl)
         return {"loss": self.with_regularizers(loss), "reconstruction_loss": rec, "kl_loss": kl}
-
-    def with_regularizers(self, loss):
-        if self.losses:  # e.g. kernel regularizers
-            loss = loss + ops.sum(self.losses)
-        return loss
-
-    def objective(self, x, training=True):
-        return self.terms(x, training)["loss"]
-
-    def _track(self, t: dict):
-        batch = ops.shape(t["reconstruction_loss"])[0]
-        self.loss_tracker.update_state(t["loss"], sample_weight=batch)
-        for tracker in self.metrics[1:]:
-            tracker.update_state(t[tracker.name])
-        return {m.name: m.result() for m in self.metrics}
-
-    def train_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape() as tape:
-            t = self.terms(x, training=True)
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(t["loss"] / replicas)  # loss scaling under mixed_float16
-        grads = tape.gradient(scaled, self.optimized_variables)
-        self.optimizer.apply_gradients(zip(grads, self.optimized_variables, strict=True))
-        return self.distributable_logs(self._track(t))
-
-    def test_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        return self.distributable_logs(self._track(self.terms(x, training=False)))

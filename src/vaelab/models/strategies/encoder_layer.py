@@ -7,7 +7,7 @@ import keras
 from vaelab.layers import KLDivergenceLayer
 from vaelab.models.autoencoder import VAE
 from vaelab.models.heads import build_encoder
-from vaelab.strategies.registry import STRATEGIES
+from vaelab.models.strategies.registry import STRATEGIES
 
 
 @STRATEGIES.register("encoder_layer")

@@ -12,7 +12,7 @@ from keras import ops
 
 from vaelab.losses import GaussianKLLoss, ReconstructionLoss
 from vaelab.models.autoencoder import VAE
-from vaelab.strategies.registry import STRATEGIES
+from vaelab.models.strategies.registry import STRATEGIES
 
 
 @STRATEGIES.register("multi_output")

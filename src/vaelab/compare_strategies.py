@@ -16,7 +16,7 @@ import tensorflow as tf
 from vaelab.config import RunConfig
 from vaelab.data import load_split, make_dataset
 from vaelab.models.kinds import build_model
-from vaelab.strategies import STRATEGIES
+from vaelab.models.strategies import STRATEGIES
 from vaelab.train import make_optimizer, resolve_jit
 
 

@@ -22,15 +22,15 @@ class RunsList:
 
     @staticmethod
     def run(args) -> int:
-        from vaelab import summary
+        from vaelab import runs_table
 
-        rows = summary.filter_rows(summary.collect(args.root), args.filters)
+        rows = runs_table.filter_rows(runs_table.collect(args.root), args.filters)
         if args.sort:
-            rows = summary.sort_rows(rows, args.sort, args.reverse)
+            rows = runs_table.sort_rows(rows, args.sort, args.reverse)
         if args.json:
-            print(summary.to_json(rows))
+            print(runs_table.to_json(rows))
         elif args.csv:
-            print(summary.to_csv(rows), end="")
+            print(runs_table.to_csv(rows), end="")
         else:
-            print(summary.format_table(rows) if rows else f"no runs under {args.root}")
+            print(runs_table.format_table(rows) if rows else f"no runs under {args.root}")
         return 0

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from vaelab import plots, runs
-from vaelab.analysis import latent
+from vaelab.analysis import embedding
 from vaelab.atomic import check_output, write_atomic
 from vaelab.report import figure_html, page_head, png_bytes
-from vaelab.summary import COLUMNS, summarize_or_skip
+from vaelab.runs_table import COLUMNS, summarize_or_skip
 
 MAX_FIGURE_RUNS = 12  # side-by-side figures beyond this are unreadable: the best/first ones are shown
 
@@ -90,26 +90,26 @@ def model_figures(entries: list[Entry], limit: int = 500, n: int = 10, seed: int
     panels, boxes, two_d, dropped = {}, {}, True, False
     for e, s in loaded:
         try:
-            ok, note = latent.finite_rows(s.codes[0])
-        except latent.DegenerateCodes as err:
+            ok, note = embedding.finite_rows(s.codes[0])
+        except embedding.DegenerateCodes as err:
             notes.append(f"{e.label}: latent codes skipped ({err})")
             continue
         if note:
             notes.append(f"{e.label}: {note}")
             dropped = True
         z = s.codes[0][ok]  # (N, D) finite test z_mean
-        stats = latent.confinement_stats(z)
+        stats = embedding.confinement_stats(z)
         e.values["radius_95"] = stats["radius_95"]
         e.values["box"] = " x ".join(f"[{a:.1f}, {b:.1f}]" for a, b in zip(stats["min"][:2], stats["max"][:2],
                                                                           strict=True))
-        idx = latent.subsample(len(z), 2000, seed)
+        idx = embedding.subsample(len(z), 2000, seed)
         two_d = two_d and z.shape[1] == 2
-        panels[e.label] = z[idx] if z.shape[1] == 2 else latent.project_2d(z[idx], "pca", seed)
+        panels[e.label] = z[idx] if z.shape[1] == 2 else embedding.project_2d(z[idx], "pca", seed)
         if z.shape[1] == 2:
             boxes[e.label] = (stats["min"], stats["max"], stats["radius_95"])
     colours, names, what = subjects[0].colour_labels() if shared and not dropped else (None, None, "")
     if colours is not None:
-        colours = colours[latent.subsample(len(subjects[0].images), 2000, seed)]
+        colours = colours[embedding.subsample(len(subjects[0].images), 2000, seed)]
     figures = []
     if panels:
         figures.append(("latent codes", f"Test z_mean per run ({'shared axes' if two_d else 'PCA where D > 2'}); "
@@ -118,9 +118,14 @@ def model_figures(entries: list[Entry], limit: int = 500, n: int = 10, seed: int
                                                                       boxes=boxes))))
     same_shape = len({s.images.shape[1:] for s in subjects}) == 1
     if same_shape:
-        rows = {e.label: s.model.sample(n, std=1.0, seed=seed) for e, s in loaded}
-        figures.append(("prior samples", f"{n} decodes of z ~ N(0, I) per run, the same draws (seed {seed}) "
-                        "where the runs share z.", png_bytes(plots.plot_strips(rows))))
+        from vaelab.priors import decode_samples, label, resolve
+
+        drawn = {e.label: (s.model, resolve(s.run_dir, "auto", s.model.latent_dim)) for e, s in loaded}
+        rows = {f"{name} (z ~ {label(model, prior)})": decode_samples(model, prior, n, seed=seed)
+                for name, (model, prior) in drawn.items()}
+        figures.append(("prior samples", f"{n} decoded prior samples per run (seed {seed}), each from the run's newest "
+                        "fitted prior, else its own training prior (named beside the run).",
+                        png_bytes(plots.plot_strips(rows))))
     if shared:
         x = subjects[0].images[:n]
         rows = {"original": x, **{e.label: s.model.reconstruct(x, deterministic=True) for e, s in loaded}}
