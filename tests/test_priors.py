@@ -103,6 +103,27 @@ def test_cli_fit_prior_then_generate_and_evaluate_with_it(trained_run, capsys):
     assert "2nd-stage VAE" in capsys.readouterr().out
 
 
+def test_explorer_and_comparison_page_sample_through_the_same_priors_and_name_them(trained_run, tmp_path):
+    """One sampling path: the explorer and the comparison page draw from the run's newest fitted prior (else the
+    model's own) through `decode_samples`, and say which."""
+    from vaelab.compare_runs import build_compare
+    from vaelab.explore import Explorer
+
+    assert priors.fitted_priors(trained_run) == []
+    explorer = Explorer.from_run_dir(trained_run, limit=20)
+    assert explorer.info()["prior"] == "N(0, I)"
+    assert priors.fit_prior(trained_run, "gmm", components=2).name == "prior_gmm.json"
+    explorer = Explorer.from_run_dir(trained_run, limit=20)
+    assert explorer.info()["prior"] == "GMM(2) on z_mean"
+    gmm = priors.resolve(trained_run, "gmm", explorer.latent_dim)
+    expected = priors.decode_samples(explorer.model, gmm, 4, seed=3)
+    np.testing.assert_array_equal(explorer.sample(4, 1.0, 3), expected)
+    page = build_compare([trained_run], tmp_path / "c.html").read_text()
+    assert "z ~ GMM(2) on z_mean" in page
+    (trained_run / "prior_gmm.json").unlink()
+    (trained_run / "prior_gmm.npz").unlink()
+
+
 def test_cli_fit_prior_rejects_standard_and_bad_options(trained_run, capsys):
     from vaelab.cli import main
 

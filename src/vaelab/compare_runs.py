@@ -121,11 +121,10 @@ def model_figures(entries: list[Entry], limit: int = 500, n: int = 10, seed: int
         from vaelab.priors import decode_samples, label, resolve
 
         drawn = {e.label: (s.model, resolve(s.run_dir, "auto", s.model.latent_dim)) for e, s in loaded}
-        rows = {f"{name} (z ~ {label(model, prior)})": decode_samples(model, prior, n, seed=seed)
-                for name, (model, prior) in drawn.items()}
+        rows = {name: decode_samples(model, prior, n, seed=seed) for name, (model, prior) in drawn.items()}
+        named = "; ".join(f"{name}: z ~ {label(model, prior)}" for name, (model, prior) in drawn.items())
         figures.append(("prior samples", f"{n} decoded prior samples per run (seed {seed}), each from the run's newest "
-                        "fitted prior, else its own training prior (named beside the run).",
-                        png_bytes(plots.plot_strips(rows))))
+                        f"fitted prior, else its own training prior ({named}).", png_bytes(plots.plot_strips(rows))))
     if shared:
         x = subjects[0].images[:n]
         rows = {"original": x, **{e.label: s.model.reconstruct(x, deterministic=True) for e, s in loaded}}

@@ -211,8 +211,10 @@ class BaseAutoencoder(keras.Model):
     def latent_dim(self) -> int:
         return self.cfg.latent_dim
 
-    def _batched(self, fn, x, batch_size: int):
-        outs = [fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    def _batched(self, fn, x, batch_size: int, *more):
+        """fn over x (and the arrays `more`, sliced alike) in batches; the outputs concatenated (a tuple of them
+        when fn returns several)."""
+        outs = [fn(x[i : i + batch_size], *(m[i : i + batch_size] for m in more)) for i in range(0, len(x), batch_size)]
         if not outs:
             raise ValueError("received an empty array")
         if isinstance(outs[0], (list, tuple)):
@@ -317,6 +319,16 @@ class VAE(BaseAutoencoder):
         """Standard-normal numbers one importance sample needs (all stochastic layers together)."""
         return self.latent_dim
 
+    def posterior_inputs(self, x):
+        """What the encoder takes for images x (B, H, W, C) in the bounds: x (a conditional family adds its null
+        condition)."""
+        return x
+
+    def decoder_inputs(self, z, batch: int, repeats: int):
+        """What the decoder takes for z (B*S, D), S = `repeats` draws per image: z (a conditional family adds
+        each image's condition, repeated)."""
+        return z
+
     def log_prior(self, z, training=False):
         """log p(z) for z (..., D): N(0, I) here; other priors override it."""
         return log_standard_normal(z)
@@ -329,10 +341,11 @@ class VAE(BaseAutoencoder):
         Returns:
             {"log_px_z", "log_pz", "log_qz"}: (B, S) each; "z_mean", "z_log_var": (B, D) of q(z|x).
         """
-        z_mean, z_log_var = self.encoder(x, training=training)  # (B, D) each
+        z_mean, z_log_var = self.encoder(self.posterior_inputs(x), training=training)  # (B, D) each
         b, s = ops.shape(eps)[0], ops.shape(eps)[1]
         z = z_mean[:, None] + ops.exp(0.5 * z_log_var)[:, None] * eps  # (B, S, D)
-        logits = self.decoder_logits(ops.reshape(z, (b * s, self.latent_dim)), training=training)  # (B*S, H, W, C)
+        z_flat = ops.reshape(z, (b * s, self.latent_dim))  # image-major
+        logits = self.decoder_logits(self.decoder_inputs(z_flat, b, s), training=training)  # (B*S, H, W, C)
         log_px_z = ops.reshape(self.p_x.log_prob(ops.repeat(x, s, axis=0), logits), (b, s))  # image-major like z
         return {
             "log_px_z": log_px_z,

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import ops
 
 from vaelab.config import bounded
-from vaelab.layers import ClipValues, LikelihoodMean
-from vaelab.losses import gaussian_kl, log_normal, log_standard_normal
-from vaelab.models.heads import ARCHITECTURES, activation, float32_outputs
+from vaelab.losses import gaussian_kl
+from vaelab.models.heads import build_decoders, build_encoder
 from vaelab.models.registry import MODEL_KINDS
 from vaelab.models.strategies.train_step import TrainStepVAE
 
@@ -68,27 +67,11 @@ class ConditionalVAE(TrainStepVAE):
 
     def build_encoder(self) -> keras.Model:
         """[image (B, H, W, C), condition (B, K+1)] -> [z_mean, z_log_var] (B, D) each."""
-        cfg = self.cfg
-        x = keras.Input(shape=self.image_shape, name="image")
-        c = keras.Input(shape=(self.condition_dim,), name="condition")
-        h = ARCHITECTURES.get(cfg.architecture).encoder_trunk(cfg, x)  # (B, F)
-        h = layers.Concatenate(name="features_and_condition")([h, c])  # (B, F + K + 1)
-        if cfg.extra_dense:
-            h = activation(cfg.activation)(layers.Dense(cfg.extra_dense, name="extra_dense")(h))
-        z_mean = layers.Dense(cfg.latent_dim, name="z_mean", dtype="float32")(h)
-        z_log_var = layers.Dense(cfg.latent_dim, name="z_log_var", dtype="float32")(h)
-        if cfg.z_log_var_clip:
-            z_log_var = ClipValues(cfg.z_log_var_clip, name="z_log_var_clip")(z_log_var)
-        return keras.Model([x, c], float32_outputs([z_mean, z_log_var]), name="encoder")
+        return build_encoder(self.cfg, self.image_shape, condition_dim=self.condition_dim)
 
     def _build_decoders(self):
-        cfg = self.cfg
-        z = keras.Input(shape=(cfg.latent_dim,), name="z")
-        c = keras.Input(shape=(self.condition_dim,), name="condition")
-        zc = layers.Concatenate(name="z_and_condition")([z, c])  # (B, D + K + 1)
-        logits = float32_outputs(ARCHITECTURES.get(cfg.architecture).decoder_trunk(cfg, zc, self.image_shape))
-        x_hat = LikelihoodMean(cfg.likelihood, name="x_hat", dtype="float32")(logits)
-        return keras.Model([z, c], logits, name="decoder_logits"), keras.Model([z, c], x_hat, name="decoder")
+        """[z (B, D), condition (B, K+1)] -> logits / image (B, H, W, C)."""
+        return build_decoders(self.cfg, self.image_shape, condition_dim=self.condition_dim)
 
     # ------------------------------------------------------------------ conditions
     def conditions(self, labels):
@@ -192,29 +175,19 @@ class ConditionalVAE(TrainStepVAE):
     def test_step(self, data):
         return super().test_step((data,))
 
-    def log_weight_terms(self, x, eps, training=False, condition=None) -> dict:
-        """As the VAE's, under condition c (default: the null condition)."""
-        b, s = ops.shape(eps)[0], ops.shape(eps)[1]
-        c = condition if condition is not None else ops.convert_to_tensor(self.null_conditions(1)) * ops.ones((b, 1))
-        z_mean, z_log_var = self.encoder([x, c], training=training)  # (B, D) each
-        z = z_mean[:, None] + ops.exp(0.5 * z_log_var)[:, None] * eps  # (B, S, D)
-        logits = self.decoder_logits([ops.reshape(z, (b * s, self.latent_dim)), ops.repeat(c, s, axis=0)],
-                                     training=training)
-        log_px_z = ops.reshape(self.p_x.log_prob(ops.repeat(x, s, axis=0), logits), (b, s))
-        return {"log_px_z": log_px_z, "log_pz": log_standard_normal(z),
-                "log_qz": log_normal(z, z_mean[:, None], z_log_var[:, None]), "z_mean": z_mean,
-                "z_log_var": z_log_var}
+    def posterior_inputs(self, x):
+        """The bounds of `vaelab.metrics` score log p(x) under the null condition (no label given)."""
+        return [x, self._null(ops.shape(x)[0])]
+
+    def decoder_inputs(self, z, batch: int, repeats: int):
+        return [z, ops.repeat(self._null(batch), repeats, axis=0)]
+
+    def _null(self, n):
+        return ops.convert_to_tensor(self.null_conditions(1)) * ops.ones((n, 1))  # (n, K+1)
 
     # ------------------------------------------------------------------ numpy helpers
     def _run(self, net, a, c, batch_size):
-        outs = [ops.convert_to_numpy(o) if not isinstance(o, (list, tuple)) else o
-                for o in (net([a[i:i + batch_size], c[i:i + batch_size]], training=False)
-                          for i in range(0, len(a), batch_size))]
-        if not outs:
-            raise ValueError("received an empty array")
-        if isinstance(outs[0], (list, tuple)):
-            return tuple(np.concatenate([ops.convert_to_numpy(o[j]) for o in outs]) for j in range(len(outs[0])))
-        return np.concatenate(outs)
+        return self._batched(lambda a_, c_: net([a_, c_], training=False), a, batch_size, c)
 
     def encode(self, x, batch_size: int = 512, condition=None):
         """images (N, H, W, C) -> (z_mean, z_log_var) (N, D) of q(z | x, y); condition: see `sample`."""

@@ -33,7 +33,7 @@ from keras import layers, ops
 from vaelab.config import ModelConfig, RunConfig, bounded
 from vaelab.layers import LikelihoodMean
 from vaelab.models.autoencoder import BaseAutoencoder
-from vaelab.models.conv import _block, _check
+from vaelab.models.conv import feature_map, upsample
 from vaelab.models.heads import float32_outputs
 from vaelab.models.pixelcnn import build_pixelcnn, sample_codes
 from vaelab.models.registry import MODEL_KINDS
@@ -142,26 +142,17 @@ class VQVAE(TermsStep, BaseAutoencoder):
         """image (B, H, W, C) -> z_e (B, h, w, D)."""
         cfg = self.cfg
         x = keras.Input(shape=self.image_shape, name="image")
-        h = x
-        for f, k, s in _check(cfg):
-            h = _block(h, layers.Conv2D(f, k, strides=s, padding="same"), cfg)
+        h = feature_map(cfg, x)  # (B, h, w, f_last)
         z_e = layers.Conv2D(cfg.latent_dim, 1, name="z_e", dtype="float32")(h)  # (B, h, w, D)
         return keras.Model(x, float32_outputs(z_e), name="encoder")
 
     def _build_decoders(self):
         """z_q flattened (B, h*w*D) -> logits / image (B, H, W, C)."""
         cfg, (gh, gw) = self.cfg, self.grid
-        height, width, channels = self.image_shape
         z = keras.Input(shape=(gh * gw * cfg.latent_dim,), name="z")
-        h = layers.Reshape((gh, gw, cfg.latent_dim))(z)
-        for f, k, s in reversed(_check(cfg)):
-            h = _block(h, layers.Conv2DTranspose(f, k, strides=s, padding="same"), cfg)
-        logits = layers.Conv2DTranspose(channels, 3, padding="same", name="logits", dtype="float32")(h)
-        extra_h, extra_w = int(logits.shape[1]) - height, int(logits.shape[2]) - width
-        if extra_h or extra_w:
-            logits = layers.Cropping2D(((extra_h // 2, extra_h - extra_h // 2),
-                                        (extra_w // 2, extra_w - extra_w // 2)))(logits)
-        logits = float32_outputs(logits)  # a Cropping2D after the float32 conv computes under the policy
+        h = layers.Reshape((gh, gw, cfg.latent_dim))(z)  # (B, h, w, D)
+        # a Cropping2D after the float32 conv computes under the policy: float32_outputs casts it back
+        logits = float32_outputs(upsample(cfg, h, self.image_shape, logits_dtype="float32"))
         x_hat = LikelihoodMean(cfg.likelihood, name="x_hat", dtype="float32")(logits)
         return keras.Model(z, logits, name="decoder_logits"), keras.Model(z, x_hat, name="decoder")
 
