@@ -61,3 +61,13 @@ def test_code_outside_the_models_never_names_a_family():
         for i, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
             found += [f"{rel}:{i}: {m.group(0)}" for m in quoted.finditer(line) if (rel, m.group(1)) not in allowed]
     assert found == [], "family names outside models/ (use the family's attributes instead):\n" + "\n".join(found)
+
+
+def test_every_family_setting_is_documented():
+    """docs/models.md lists each family's own settings (declared beside the model) with its section."""
+    from vaelab.models.kinds import family_settings
+
+    docs = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    missing = [f"{section}.{name}" for section, settings in family_settings().items() for name in settings
+               if f"`{section}.{name}`" not in docs]
+    assert missing == [], f"document these family settings in docs/models.md: {missing}"

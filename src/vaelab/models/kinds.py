@@ -14,7 +14,18 @@ from dataclasses import replace
 
 import vaelab.models.strategies  # noqa: F401  (the VAE's strategy classes)
 from vaelab.config import FamilySetting, RunConfig, settings_dataclass_fields
-from vaelab.models import cvae, hvae, iwae, rae, tcvae, vamp, vqvae  # noqa: F401  (the families register themselves)
+from vaelab.models import (  # noqa: F401  (the families register themselves)
+    annealed,
+    cvae,
+    dipvae,
+    factorvae,
+    hvae,
+    iwae,
+    rae,
+    tcvae,
+    vamp,
+    vqvae,
+)
 from vaelab.models.autoencoder import BaseAutoencoder
 from vaelab.models.registry import MODEL_KINDS
 

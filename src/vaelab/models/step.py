@@ -51,7 +51,11 @@ class TermsStep:
             scaled = self.optimizer.scale_loss(t["loss"] / replicas)
         grads = tape.gradient(scaled, trainable)
         self.optimizer.apply_gradients(zip(grads, trainable, strict=True))
+        self.after_step(x, t)
         return self.distributable_logs(self._track(t))
+
+    def after_step(self, x, t: dict) -> None:
+        """A second update after the model's (FactorVAE's discriminator); `t` holds the step's terms."""
 
     def test_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data

@@ -62,6 +62,7 @@ class TCVAESettings:
     tc_alpha: float = bounded(1.0, ge=0.0)  # loss.tc_alpha: weight of the index-code MI (beta weights the TC)
     tc_gamma: float = bounded(1.0, ge=0.0)  # loss.tc_gamma: weight of the dimension-wise KL
 
+
 @MODEL_KINDS.register("tcvae")
 @keras.saving.register_keras_serializable(package="vaelab")
 class TCVAE(TrainStepVAE):
