@@ -100,6 +100,10 @@ class LossConfig:
     commitment_beta: float = bounded(0.25, ge=0.0)  # vqvae: weight of the commitment loss |z_e - sg[z_q]|^2
 
 
+Tracker = Literal["none", "mlflow"]
+TRACKERS = list(typing.get_args(Tracker))
+
+
 @dataclass
 class TrainConfig:
     epochs: int = bounded(10, ge=1)
@@ -121,6 +125,8 @@ class TrainConfig:
     overwrite: bool = False
     verbose: int = bounded(1, ge=0, le=2)
     report: bool = True
+    track: Tracker = "none"  # experiment tracking: none | mlflow (vaelab/tracking.py; the `track` extra)
+    tracking_uri: str | None = None  # MLflow store: a server URL or a folder (default <output_dir>/mlruns)
 
 
 @dataclass

@@ -13,6 +13,7 @@
       metrics.json      numbers from evaluate/plots
       report.html       self-contained run report
       trial.json        only for sweep trials: study, trial number, parameters, value, status
+      mlflow.json       only with train.track=mlflow: the MLflow run it logs to (vaelab/tracking.py)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ BACKUP = "backup"
 BACKUP_METADATA = "training_metadata.json"
 FINAL = (MODEL, "encoder.keras", "decoder.keras")
 TRIAL = "trial.json"
+TRACKING = "mlflow.json"  # the MLflow run a tracked run logs to (vaelab/tracking.py)
 STATUSES = ("finished", "running-or-interrupted", "diverged", "pruned")
 
 
@@ -95,7 +97,7 @@ def create_run_dir(cfg: RunConfig) -> Path:
 
 
 # what a run directory holds, inputs and results alike: `train.overwrite` removes these (and nothing else)
-RUN_FILES = (CONFIG, "command.txt", ENV, HISTORY, *FINAL, METRICS, "report.html", TRIAL)
+RUN_FILES = (CONFIG, "command.txt", ENV, HISTORY, *FINAL, METRICS, "report.html", TRIAL, TRACKING)
 RUN_FOLDERS = ("checkpoints", BACKUP, "tensorboard", "figures", "evaluation")
 RUN_GLOBS = ("prior_*.npz", "prior_*.json", ".*.tmp", ".*.tmp.keras")
 
@@ -148,7 +150,7 @@ def resume_point(run_dir: str | Path, cfg: RunConfig) -> int:
     """The epoch a resumed run starts from; refuses runs that cannot be resumed, saying why."""
     run_dir = Path(run_dir)
     saved = read_run_config(run_dir)
-    ignore = {"train": {"epochs", "verbose", "report", "overwrite"}}  # may change on resume
+    ignore = {"train": {"epochs", "verbose", "report", "overwrite", "track", "tracking_uri"}}  # may change
     a, b = saved.to_dict(), cfg.to_dict()
     diffs = [f"{section}.{key}: run has {a[section][key]!r}, now {b[section][key]!r}"
              for section in a for key in a[section]
