@@ -152,6 +152,35 @@ def test_missing_mlflow_is_refused_before_anything_is_written(tmp_path, monkeypa
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_recorded_run_the_store_does_not_have_gets_a_new_one(tmp_path):
+    run_dir = tmp_path / "runs" / "r"
+    run_dir.mkdir(parents=True)
+    cfg = tracked(tmp_path)
+    uri = tracking.resolve_uri(cfg)
+    (run_dir / runs.TRACKING).write_text(json.dumps({"tracking_uri": uri, "run_id": "0" * 32}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tracking.TrackingWarning)
+        tracker = tracking.start(cfg, run_dir)
+    assert tracker.active and tracker.run_id != "0" * 32
+    assert json.loads((run_dir / runs.TRACKING).read_text())["run_id"] == tracker.run_id
+    assert client(uri).get_run(tracker.run_id).data.params == tracking.params(cfg)
+
+
+@pytest.mark.parametrize("tf_config, chief", [
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, True),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, False),
+    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, False),
+    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}, True),
+])
+def test_only_the_chief_tracks_a_multi_worker_run(tmp_path, monkeypatch, tf_config, chief):
+    monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    cfg = tracked(tmp_path, distribute="multi_worker", tracking_uri=f"http://127.0.0.1:{free_port()}")
+    with warnings.catch_warnings(record=True) as caught:  # the chief tries (and warns: nothing listens)
+        warnings.simplefilter("always")
+        tracking.start(cfg, tmp_path)
+    assert len([w for w in caught if issubclass(w.category, tracking.TrackingWarning)]) == int(chief)
+
+
 def test_folder_and_url_uris(tmp_path):
     assert tracking.resolve_uri(tracked(tmp_path, tracking_uri=str(tmp_path / "store"))) == \
         f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"

@@ -57,11 +57,7 @@ def resolve_uri(cfg: RunConfig) -> str:
     uri = cfg.train.tracking_uri or str(Path(cfg.train.output_dir) / STORE)
     if urlparse(uri).scheme:
         return uri
-    return f"sqlite:///{local_store(uri) / 'mlflow.db'}"
-
-
-def local_store(folder: str | Path) -> Path:
-    return Path(folder).expanduser().resolve()
+    return f"sqlite:///{Path(uri).expanduser().resolve() / 'mlflow.db'}"
 
 
 def params(cfg: RunConfig) -> dict[str, str]:
@@ -189,10 +185,13 @@ def _is_number(v) -> bool:
 
 
 def _is_chief() -> bool:
-    """Under `multi_worker`, only the chief (worker 0) tracks: every worker runs the same command."""
-    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
-    return task.get("type", "worker") == "chief" or (task.get("type", "worker") == "worker"
-                                                      and int(task.get("index", 0)) == 0)
+    """Under `multi_worker`, only the chief tracks (every worker runs the same command): the `chief` task of
+    TF_CONFIG, or worker 0 when the cluster names no chief (TensorFlow's rule)."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task", {})
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type", "worker") == "worker" and int(task.get("index", 0)) == 0
 
 
 def _client(uri: str):
@@ -205,6 +204,19 @@ def _client(uri: str):
         for name, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(name, value)
     return MlflowClient(tracking_uri=uri)
+
+
+def _active_run(client, run_id: str | None):
+    """The run `run_id` when the store still has it (not deleted), else None."""
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return None
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:  # another store at the same address, or the run was purged
+        return None
+    return run if run.info.lifecycle_stage == "active" else None
 
 
 def _experiment_id(client, uri: str) -> str:
@@ -230,11 +242,10 @@ def start(cfg: RunConfig, run_dir: Path, first_epoch: int = 0, parent: str | Non
     previous = record.get("run_id") if record.get("tracking_uri") == uri else None
 
     def make(client):
-        if previous:
-            run = client.get_run(previous)
-            if run.info.lifecycle_stage == "active":
-                client.update_run(run.info.run_id, status="RUNNING")
-                return run
+        run = _active_run(client, previous)
+        if run is not None:
+            client.update_run(run.info.run_id, status="RUNNING")
+            return run
         tags = {"vaelab.run_dir": str(run_dir.resolve()), "vaelab.model": cfg.model.kind,
                 "vaelab.dataset": cfg.data.name, **({"mlflow.parentRunId": parent} if parent else {})}
         return client.create_run(_experiment_id(client, uri), run_name=run_dir.name, tags=tags)
@@ -250,7 +261,8 @@ def start(cfg: RunConfig, run_dir: Path, first_epoch: int = 0, parent: str | Non
     tracker.run_dir = run_dir
     if tracker.active:
         record = {"tracking_uri": uri, "experiment_id": tracker.experiment_id, "run_id": tracker.run_id}
-        write_atomic(run_dir / runs.TRACKING, json.dumps(record, indent=2))
+        tracker._safe(f"recording the run in {runs.TRACKING}", write_atomic, run_dir / runs.TRACKING,
+                      json.dumps(record, indent=2))
     return tracker
 
 
@@ -263,10 +275,9 @@ def start_parent(cfg: RunConfig, name: str, existing: str | None = None, space: 
     uri = resolve_uri(cfg)
 
     def make(client):
-        if existing:
-            run = client.get_run(existing)
-            if run.info.lifecycle_stage == "active":
-                return run
+        run = _active_run(client, existing)
+        if run is not None:
+            return run
         tags = {"vaelab.sweep": name, "vaelab.space": ", ".join(space)}
         return client.create_run(_experiment_id(client, uri), run_name=name, tags=tags)
 
