@@ -159,6 +159,10 @@ class LossConfig(Extensible):
     SECTION = "loss"
 
 
+Tracker = Literal["none", "mlflow"]
+TRACKERS = list(typing.get_args(Tracker))
+
+
 @dataclass
 class TrainConfig:
     epochs: int = bounded(10, ge=1)
@@ -180,6 +184,8 @@ class TrainConfig:
     overwrite: bool = False
     verbose: int = bounded(1, ge=0, le=2)
     report: bool = True
+    track: Tracker = "none"  # experiment tracking: none | mlflow (vaelab/tracking.py; the `track` extra)
+    tracking_uri: str | None = None  # MLflow store: a server URL or a folder (default <output_dir>/mlruns)
 
 
 @dataclass

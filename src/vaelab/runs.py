@@ -13,6 +13,7 @@
       metrics.json      numbers from evaluate/plots
       report.html       self-contained run report
       trial.json        only for sweep trials: study, trial number, parameters, value, status
+      mlflow.json       only with train.track=mlflow: the MLflow run it logs to (vaelab/tracking.py)
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class RunDir:
     METRICS = "metrics.json"
     REPORT = "report.html"
     TRIAL = "trial.json"
+    TRACKING = "mlflow.json"  # the MLflow run a tracked run logs to (vaelab/tracking.py)
     BACKUP = "backup"
     CHECKPOINTS = "checkpoints"
     FIGURES = "figures"
@@ -89,6 +91,7 @@ CONFIG, ENV, HISTORY, MODEL, METRICS, TRIAL = (RunDir.CONFIG, RunDir.ENV, RunDir
 BACKUP = RunDir.BACKUP
 BACKUP_METADATA = "training_metadata.json"
 FINAL = (RunDir.MODEL, RunDir.ENCODER, RunDir.DECODER)
+TRACKING = RunDir.TRACKING
 STATUSES = ("finished", "running-or-interrupted", "diverged", "pruned")
 
 
@@ -129,7 +132,7 @@ def create_run_dir(cfg: RunConfig) -> Path:
 
 
 # what a run directory holds, inputs and results alike: `train.overwrite` removes these (and nothing else)
-RUN_FILES = (CONFIG, RunDir.COMMAND, ENV, HISTORY, *FINAL, METRICS, RunDir.REPORT, TRIAL)
+RUN_FILES = (CONFIG, RunDir.COMMAND, ENV, HISTORY, *FINAL, METRICS, RunDir.REPORT, TRIAL, TRACKING)
 RUN_FOLDERS = (RunDir.CHECKPOINTS, BACKUP, RunDir.TENSORBOARD, RunDir.FIGURES, RunDir.EVALUATION)
 RUN_GLOBS = ("prior_*.npz", "prior_*.json", ".*.tmp", ".*.tmp.keras")
 
@@ -182,7 +185,7 @@ def resume_point(run_dir: str | Path, cfg: RunConfig) -> int:
     """The epoch a resumed run starts from; refuses runs that cannot be resumed, saying why."""
     run_dir = Path(run_dir)
     saved = read_run_config(run_dir)
-    ignore = {"train": {"epochs", "verbose", "report", "overwrite"}}  # may change on resume
+    ignore = {"train": {"epochs", "verbose", "report", "overwrite", "track", "tracking_uri"}}  # may change
     a, b = saved.to_dict(), cfg.to_dict()
     diffs = [f"{section}.{key}: run has {a[section][key]!r}, now {b[section][key]!r}"
              for section in a for key in a[section]

@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from vaelab import precision, runs
+from vaelab import precision, runs, tracking
 from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint, BetaScheduler, EpochTimer, NaNGuard, TensorBoard
 from vaelab.config import RunConfig
 from vaelab.data import load_split, make_dataset
@@ -53,6 +53,7 @@ class FitResult:
     history: dict[str, list[float]]
     model: keras.Model
     stopped_early: bool = False
+    tracker: tracking.Tracker | None = None  # the MLflow run (train.track), for the end-of-run hook
 
 
 def resolve_jit(setting: str) -> bool:
@@ -73,8 +74,11 @@ def make_optimizer(cfg: RunConfig, total_steps: int) -> keras.optimizers.Optimiz
 
 
 def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None = None,
-        extra_callbacks: list[keras.callbacks.Callback] | None = None) -> FitResult:
+        extra_callbacks: list[keras.callbacks.Callback] | None = None, tracking_parent: str | None = None) -> FitResult:
     """Trains `cfg` into a new run directory, or continues `resume` (a run directory) exactly.
+
+    With `train.track: mlflow` the run is logged to an MLflow run (nested under `tracking_parent`, a run id,
+    when given; see vaelab/tracking.py).
 
     Nothing is written before the config and the data have been checked. A new run that fails before
     its first epoch is finished leaves no run directory behind; a run that fails later keeps its last
@@ -85,6 +89,7 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
         ValueError: bad config values or data, or `resume` made with another config.
     """
     cfg = cfg.validated()
+    tracking.check(cfg)
     if os.environ.get("VAELAB_LOGICAL_CPUS"):
         split_cpu(int(os.environ["VAELAB_LOGICAL_CPUS"]))
     first_epoch = runs.resume_point(resume, cfg) if resume is not None else 0
@@ -97,9 +102,11 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
     val_split = load_split(cfg.data, "test") if cfg.data.validation else None
     verdict = _precision(cfg, resume, train_split)
     run_dir = Path(resume) if resume is not None else runs.create_run_dir(cfg)
+    tracker = tracking.start(cfg, run_dir, first_epoch, parent=tracking_parent)
     try:
-        return _fit(cfg, run_dir, first_epoch, train_split, val_split, argv, extra_callbacks, verdict)
+        return _fit(cfg, run_dir, first_epoch, train_split, val_split, argv, extra_callbacks, verdict, tracker)
     except BaseException as e:
+        tracker.fail(e)
         if resume is None and not runs.has_finished_epoch(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing finished: leave nothing half-made behind
             if isinstance(e, (DivergenceError, OSError)):
@@ -132,7 +139,7 @@ def validation_batch(batch: int, model) -> int:
 
 
 def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split, argv,
-         extra_callbacks, verdict: precision.Verdict) -> FitResult:
+         extra_callbacks, verdict: precision.Verdict, tracker: tracking.Tracker) -> FitResult:
     batch = cfg.train.batch_size
     steps = math.ceil(len(train_split) / batch)
     if cfg.train.steps_per_epoch:
@@ -170,6 +177,7 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
         keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=first_epoch > 0),
         TensorBoard(str(runs.RunDir(run_dir).tensorboard), write_graph=False),
         AtomicCheckpoint(runs.RunDir(run_dir)),
+        tracker,  # MLflow (train.track): each epoch's row, before the backup commits the epoch
         AtomicBackupAndRestore(run_dir / runs.BACKUP),  # last: saves only after everything else has logged
         *(extra_callbacks or []),
     ]
@@ -194,5 +202,6 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
                 else "no epoch had finished with a finite loss, so there is no checkpoint")
         raise DivergenceError(f"{run_dir}: {guard.message}; {kept}")
     runs.save_final(model, run_dir)
+    tracker.finish(run_dir)
     history = runs.read_history(run_dir)
-    return FitResult(run_dir, cfg, history, model, stopped_early=bool(early and early.stopped_epoch))
+    return FitResult(run_dir, cfg, history, model, stopped_early=bool(early and early.stopped_epoch), tracker=tracker)

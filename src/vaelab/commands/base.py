@@ -26,7 +26,7 @@ def config_from_args(args: argparse.Namespace, base: dict | None = None):
 
     shortcuts = {
         "dataset": "data.name", "data_dir": "data.data_dir", "strategy": "loss.strategy",
-        "epochs": "train.epochs", "output_dir": "train.output_dir",
+        "epochs": "train.epochs", "output_dir": "train.output_dir", "track": "train.track",
     }
     # Shortcut flags are typed values, taken as they are (never parsed as YAML: 'o #2' stays 'o #2').
     typed = [(key, getattr(args, attr)) for attr, key in shortcuts.items() if getattr(args, attr, None) is not None]

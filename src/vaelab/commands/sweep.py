@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vaelab.commands.args import count, memory_why
 from vaelab.commands.base import COMMANDS
+from vaelab.config import TRACKERS
 
 WORKER_BYTES = 2**29  # a worker is a Python + TensorFlow process training one trial: ~0.5 GiB for small models
 
@@ -37,6 +38,8 @@ class SweepCommand:
         p.add_argument("--workers", type=count(1, _most_workers, _workers_why), default=1,
                        help="local worker processes (default 1)")
         p.add_argument("--no-compare", action="store_true", help="do not write compare.html")
+        p.add_argument("--track", choices=TRACKERS, help="shortcut for --set train.track=NAME: each trial an MLflow "
+                       "run nested under one run of the sweep (store: train.tracking_uri, default <dir>/mlruns)")
 
     @staticmethod
     def run(args) -> int:
@@ -52,6 +55,7 @@ class SweepCommand:
         from vaelab.sweep.worker import run_sweep
 
         sets = list(args.overrides) + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
+        sets += [f"train.track={args.track}"] if args.track else []
         sweep = run_sweep(args.spec, sets, args.trials, args.dir, args.storage, args.workers)
         study = sweep.study()
         print(format_trials(trial_rows(study)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from vaelab.commands.base import COMMANDS, add_config_args, config_from_args
+from vaelab.config import TRACKERS
 
 
 @COMMANDS.register("train")
@@ -15,6 +16,8 @@ class Train:
     def register(p):
         add_config_args(p)
         p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly where it stopped")
+        p.add_argument("--track", choices=TRACKERS, help="shortcut for --set train.track=NAME: log the run to "
+                       "MLflow (the `track` extra; store: train.tracking_uri, default <output_dir>/mlruns)")
 
     @staticmethod
     def run(args) -> int:

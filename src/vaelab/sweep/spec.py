@@ -113,7 +113,8 @@ class SweepSpec:
         """What must match for two workers (or two runs of one command) to share a study."""
         cfg = self.base_config.to_dict()
         for section, key in (("data", "data_dir"), ("data", "cache"), ("train", "output_dir"),
-                             ("train", "run_name"), ("train", "verbose"), ("train", "report")):
+                             ("train", "run_name"), ("train", "verbose"), ("train", "report"),
+                             ("train", "track"), ("train", "tracking_uri")):
             cfg[section].pop(key, None)
         # not the budget: the same command with a larger --trials extends the sweep
         return {"space": [dataclasses.asdict(p) for p in self.space], "objective": dataclasses.asdict(self.objective),

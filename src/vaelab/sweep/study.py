@@ -16,13 +16,14 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from vaelab import runs
+from vaelab import runs, tracking
 from vaelab.sweep.spec import SweepSpec, load_spec
 from vaelab.sweep.storage import Store, open_store
 
 META = "sweep.json"
 TRIALS = "trials"
 SPEC_ATTR = "vaelab_spec"
+TRACKING_ATTR = "vaelab_mlflow_parents"  # {tracking URI: the sweep's parent MLflow run id}
 DEFAULT_ROOT = "sweeps"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -79,6 +80,28 @@ class Sweep:
                              f"({_first_difference(theirs, mine)}); rerun with the same spec and --set values, "
                              "or give the sweep another name (spec `name:`) or --dir")
         return study
+
+    @property
+    def tracking(self) -> dict:
+        """The train keys each trial gets when tracked: the sweep's MLflow store (default <sweep dir>/mlruns)."""
+        train = self.spec.base_config.train
+        if train.track == "none":
+            return {}
+        return {"tracking_uri": train.tracking_uri or str(self.dir / tracking.STORE)}
+
+    def tracking_parent(self, study: optuna.Study) -> tracking.Tracker:
+        """The MLflow run the trials nest under (`train.track`): made once, its id kept in the study, so every
+        worker and every later `vaelab sweep` of this study nests under the same run."""
+        cfg = self.spec.trial_config({}, **self.tracking)
+        if cfg.train.track == "none":
+            return tracking.Tracker()
+        with self.store.lock():
+            known = study.user_attrs.get(TRACKING_ATTR, {})
+            uri = tracking.resolve_uri(cfg)
+            parent = tracking.start_parent(cfg, self.spec.name, known.get(uri), [p.key for p in self.spec.space])
+            if parent.active and known.get(uri) != parent.run_id:
+                study.set_user_attr(TRACKING_ATTR, {**known, uri: parent.run_id})
+        return parent
 
 
 def _first_difference(a, b, path: str = "") -> str:

@@ -78,8 +78,10 @@ def _run_dir(sweep: Sweep, trial: optuna.Trial) -> tuple[Path, bool]:
     return sweep.trials_dir / f"trial-{trial.number:04d}", False
 
 
-def run_trial(sweep: Sweep, study: optuna.Study, trial: optuna.Trial, params: dict, log=print) -> str:
-    """Trains the trial's run and tells the study how it ended; returns the final state's name.
+def run_trial(sweep: Sweep, study: optuna.Study, trial: optuna.Trial, params: dict, log=print,
+              parent: str | None = None) -> str:
+    """Trains the trial's run and tells the study how it ended; returns the final state's name. With
+    `train.track`, its MLflow run nests under `parent` (the sweep's run id) and logs the objective.
 
     Divergence (a NaN loss) ends the trial as FAIL with user attr status=diverged (it counts toward the
     budget: trying again would diverge again). Any other error ends it as FAIL and is raised; the next
@@ -92,16 +94,18 @@ def run_trial(sweep: Sweep, study: optuna.Study, trial: optuna.Trial, params: di
     run_dir, resume = _run_dir(sweep, trial)
     trial.set_user_attr("run_dir", str(run_dir))
     trial.set_user_attr("host", socket.gethostname())
-    cfg = spec.trial_config(params, output_dir=str(run_dir.parent), run_name=run_dir.name)
+    cfg = spec.trial_config(params, output_dir=str(run_dir.parent), run_name=run_dir.name, **sweep.tracking)
     finished = resume and runs.RunDir(run_dir).model.is_file() and not runs.RunDir(run_dir).backup.exists()
     log(f"trial {trial.number}: {params} -> {run_dir}" + (" (continuing the interrupted try)" if resume else ""))
     info = {"study": spec.name, "trial": trial.number, "params": params, "objective": spec.objective.metric}
     pruning = PruneOnEpoch(trial, spec.pruner.metric, run_dir) if spec.pruner.kind != "none" else None
+    tracker = None
     try:
         with sweep.store.beating(trial):
             if not finished:
                 result = fit(cfg, resume=run_dir if resume else None, argv=["vaelab", "sweep", spec.name],
-                             extra_callbacks=[pruning] if pruning else [])
+                             extra_callbacks=[pruning] if pruning else [], tracking_parent=parent)
+                tracker = result.tracker
                 runs.write_trial(run_dir, **info, status="pruned" if pruning and pruning.pruned else "trained")
                 if cfg.train.report:
                     after_training(result)
@@ -120,6 +124,9 @@ def run_trial(sweep: Sweep, study: optuna.Study, trial: optuna.Trial, params: di
         study.tell(trial, state=TrialState.FAIL)
         raise
     runs.write_trial(run_dir, **info, status="complete", value=value)
+    if tracker is not None:
+        tracker.log_metrics({"objective": value}, step=0)
+        tracker.log_files(run_dir / runs.METRICS)  # objective_value may have evaluated the run
     study.tell(trial, value)
     log(f"trial {trial.number}: {spec.objective.metric} = {value:.5g}")
     return "COMPLETE"

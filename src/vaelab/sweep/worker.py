@@ -57,15 +57,17 @@ def _next_trial(sweep: Sweep, study: optuna.Study) -> tuple[optuna.Trial | None,
 def run_worker(sweep: Sweep, worker: int = 0, log=print) -> int:
     """Runs trials until the study holds the budget of finished trials; returns how many this worker ran."""
     study = sweep.study()
+    parent = sweep.tracking_parent(study)  # MLflow (train.track): the run the trials nest under
     ran = 0
     while True:
         trial, params, done = _next_trial(sweep, study)
         if done:
+            parent.end("FINISHED")
             return ran
         if trial is None:
             time.sleep(IDLE_S)
             continue
-        run_trial(sweep, study, trial, params, log=lambda m: log(f"[worker {worker}] {m}"))
+        run_trial(sweep, study, trial, params, log=lambda m: log(f"[worker {worker}] {m}"), parent=parent.run_id)
         ran += 1
 
 
