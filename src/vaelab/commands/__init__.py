@@ -4,6 +4,6 @@ registered with `@COMMANDS.register("name")` on a class or module-level object, 
 from vaelab.commands.base import COMMANDS  # noqa: F401
 
 from vaelab.commands import (  # noqa: E402,F401  isort: skip
-    compare, compare_strategies, config, datasets, demo, env, evaluate, explore, fit_prior, generate, plot, report,
-    runs, sweep, train,
+    compare, compare_strategies, config, datasets, demo, env, evaluate, explore, export, fit_prior, generate, plot,
+    report, runs, sweep, train,
 )
