@@ -38,8 +38,8 @@ def trained(tmp_path_factory):
     def get(kind: str, **train) -> Path:
         name = "-".join([kind, *train.values()])
         if name not in done:
-            cfg = tiny_config(root, model={"kind": kind, **FAMILIES.get(kind, {})},
-                              data={"train_limit": 64, "test_limit": 16}, train={"epochs": 1, "run_name": name, **train})
+            cfg = tiny_config(root, model={"kind": kind, **FAMILIES.get(kind, {})}, data={"train_limit": 64},
+                              train={"epochs": 1, "run_name": name, **train})
             done[name] = fit(cfg).run_dir
         return done[name]
 
