@@ -113,9 +113,10 @@ def _feeds_and_expected(model, n: int = 5) -> dict[str, tuple[dict, dict]]:
         c = np.array(model.conditions(labels % len(model.label_names)))  # (n, K+1), a writable copy
         c[-1] = model.null_conditions(1)[0]  # one row with the null condition
         given = {"condition": c}
-    z_mean, z_log_var = model.encode(x, **given)
+    z_mean, z_log_var = model.encode(x, **given)  # an AE: z_log_var None
+    encoded = {"z_mean": z_mean, **({"z_log_var": z_log_var} if z_log_var is not None else {})}
     return {"decoder": ({"z": z, **given}, {"image": model.decode(z, **given)}),
-            "encoder": ({"image": x, **given}, {"z_mean": z_mean, "z_log_var": z_log_var})}
+            "encoder": ({"image": x, **given}, encoded)}
 
 
 def max_diffs(run_dir: Path, out: Path, fmt: str) -> dict[str, float]:

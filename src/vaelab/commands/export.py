@@ -15,7 +15,8 @@ class Export:
 
         p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
         p.add_argument("--format", required=True, choices=FORMATS.names(),
-                       help="artifact format (onnx, openvino and litert need the export extra; see docs/export.md)")
+                       help="artifact format; onnx and openvino convert with the export extra, which also brings "
+                            "the runtimes (docs/export.md)")
         p.add_argument("--part", choices=(*PARTS, "both"), default="both",
                        help="decoder (z -> image), encoder (image -> z_mean, z_log_var) or both (default)")
         p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (new, or empty)")
