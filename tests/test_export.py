@@ -47,52 +47,35 @@ def trained(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------------- runtimes
-def _run_artifact(fmt: str, path: Path, feeds: dict) -> dict:
-    """{output name: array} from the artifact at `path`, called by input name in the format's own runtime."""
+def _run_artifact(fmt: str, path: Path, feeds: dict) -> tuple[list[str], list[str], dict]:
+    """The artifact at `path` loaded in the format's own runtime and called by input name: (the input names and
+    output names it lists, {output name: array}). Signatures list names sorted: they are called by name."""
     if fmt == "savedmodel":
         import tensorflow as tf
 
         loaded = tf.saved_model.load(str(path))  # kept alive while its signature runs
-        out = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in feeds.items()})
-        return {k: v.numpy() for k, v in out.items()}
+        sig = loaded.signatures["serving_default"]
+        out = sig(**{k: tf.constant(v) for k, v in feeds.items()})
+        return sorted(sig.structured_input_signature[1]), sorted(sig.structured_outputs), {
+            k: v.numpy() for k, v in out.items()}
     if fmt == "onnx":
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(path))
         names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, session.run(names, feeds), strict=True))
+        return [i.name for i in session.get_inputs()], names, dict(zip(names, session.run(names, feeds), strict=True))
     if fmt == "openvino":
         import openvino
 
         compiled = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         result = compiled(feeds)
-        return {o.any_name: result[o] for o in compiled.outputs}
+        names = [o.any_name for o in compiled.outputs]
+        return [i.any_name for i in compiled.inputs], names, {o.any_name: result[o] for o in compiled.outputs}
     from ai_edge_litert.interpreter import Interpreter
 
-    return dict(Interpreter(str(path)).get_signature_runner()(**feeds))
-
-
-def _runtime_names(fmt: str, path: Path) -> tuple[list[str], list[str]]:
-    """The input and output names the runtime lists (signatures: sorted, they are called by name)."""
-    if fmt == "savedmodel":
-        import tensorflow as tf
-
-        sig = tf.saved_model.load(str(path)).signatures["serving_default"]
-        return sorted(sig.structured_input_signature[1]), sorted(sig.structured_outputs)
-    if fmt == "onnx":
-        import onnxruntime
-
-        s = onnxruntime.InferenceSession(str(path))
-        return [i.name for i in s.get_inputs()], [o.name for o in s.get_outputs()]
-    if fmt == "openvino":
-        import openvino
-
-        m = openvino.Core().read_model(str(path))
-        return [i.any_name for i in m.inputs], [o.any_name for o in m.outputs]
-    from ai_edge_litert.interpreter import Interpreter
-
-    sig = Interpreter(str(path)).get_signature_list()["serving_default"]
-    return sorted(sig["inputs"]), sorted(sig["outputs"])
+    interpreter = Interpreter(str(path))
+    sig = interpreter.get_signature_list()["serving_default"]
+    return sorted(sig["inputs"]), sorted(sig["outputs"]), dict(interpreter.get_signature_runner()(**feeds))
 
 
 # ---------------------------------------------------------------------------------------------- expected values
@@ -130,10 +113,10 @@ def max_diffs(run_dir: Path, out: Path, fmt: str) -> dict[str, float]:
         if part not in spec["parts"]:
             continue
         info, path = spec["parts"][part], out / spec["parts"][part]["file"]
-        ins, outs = _runtime_names(fmt, path)
-        assert ins == [i["name"] for i in info["inputs"]] or ins == sorted(i["name"] for i in info["inputs"])
+        ins, outs, got = _run_artifact(fmt, path, feeds)
+        want = [i["name"] for i in info["inputs"]]
+        assert ins == (sorted(want) if fmt in ("savedmodel", "litert") else want)  # signatures: by name
         assert outs == [o["name"] for o in info["outputs"]]
-        got = _run_artifact(fmt, path, feeds)
         assert sorted(got) == sorted(expected)
         for name, want in expected.items():
             spec_out = next(o for o in info["outputs"] if o["name"] == name)
