@@ -174,9 +174,9 @@ def test_round_trip_in_the_formats_own_runtime(trained, tmp_path, kind, fmt):
 @pytest.mark.slow
 def test_mixed_bfloat16_run_exports_a_float32_graph_even_under_a_mixed_policy(trained, tmp_path):
     import keras
-    import onnx
 
     _require("onnx")
+    import onnx
     run, out = trained("vae", precision="mixed_bfloat16"), tmp_path / "out"
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
@@ -194,27 +194,28 @@ def test_mixed_bfloat16_run_exports_a_float32_graph_even_under_a_mixed_policy(tr
 
 
 # ---------------------------------------------------------------------------------------------- refusals
-def test_a_non_empty_folder_is_refused_unless_overwrite_and_then_only_an_export(trained, tmp_path, capsys):
-    out = tmp_path / "taken"
+def test_a_non_empty_folder_is_refused_unless_overwrite_and_then_only_an_export(tmp_path, capsys):
+    """Refused before the run is read (this one does not exist), so before any work."""
+    run, out = tmp_path / "run", tmp_path / "taken"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    assert _export(trained("vae"), "savedmodel", out) == 2
+    assert _export(run, "savedmodel", out) == 2
     line = error_line(capsys)
     assert "-o:" in line and "is not empty; pass --overwrite" in line
-    assert _export(trained("vae"), "savedmodel", out, "--overwrite") == 2
+    assert _export(run, "savedmodel", out, "--overwrite") == 2
     assert "no export.json" in error_line(capsys)
     (tmp_path / "file").write_text("x")
-    assert _export(trained("vae"), "savedmodel", tmp_path / "file") == 2
+    assert _export(run, "savedmodel", tmp_path / "file") == 2
     assert "is a file" in error_line(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "taken"]
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
-def test_a_missing_converter_is_named_with_the_extra(trained, tmp_path, capsys, monkeypatch):
+def test_a_missing_converter_is_named_with_the_extra(tmp_path, capsys, monkeypatch):
     import vaelab.export
 
     monkeypatch.setattr(vaelab.export, "find_spec", lambda name: None if name == "tf2onnx" else object())
-    assert _export(trained("vae"), "onnx", tmp_path / "out") == 2
+    assert _export(tmp_path / "run", "onnx", tmp_path / "out") == 2  # before the run is read
     line = error_line(capsys)
     assert "--format onnx" in line and "tf2onnx" in line and "vaelab[export]" in line
     assert list(tmp_path.iterdir()) == []
