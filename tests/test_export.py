@@ -114,8 +114,8 @@ def max_diffs(run_dir: Path, out: Path, fmt: str) -> dict[str, float]:
             continue
         info, path = spec["parts"][part], out / spec["parts"][part]["file"]
         ins, outs, got = _run_artifact(fmt, path, feeds)
-        want = [i["name"] for i in info["inputs"]]
-        assert ins == (sorted(want) if fmt in ("savedmodel", "litert") else want)  # signatures: by name
+        listed = [i["name"] for i in info["inputs"]]
+        assert ins == (sorted(listed) if fmt in ("savedmodel", "litert") else listed)  # signatures: by name
         assert outs == [o["name"] for o in info["outputs"]]
         assert sorted(got) == sorted(expected)
         for name, want in expected.items():
