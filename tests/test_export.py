@@ -86,7 +86,7 @@ def _feeds_and_expected(model, n: int = 5) -> dict[str, tuple[dict, dict]]:
     rng = np.random.default_rng(1)
     images, labels = make_images(n, size=model.image_shape[0], seed=2)
     x = images.astype("float32") / 255.0  # (n, H, W, C)
-    if model.code_priors:
+    if "codes" in model.prior_inputs:
         codes = rng.integers(0, model.cfg.codebook_size, (n, *model.grid)).astype("int32")  # (n, h, w)
         return {"decoder": ({"codes": codes}, {"image": model.decode(np.asarray(model.embed(codes)))}),
                 "encoder": ({"image": x}, {"codes": model.encode_codes(x)})}

@@ -167,7 +167,7 @@ def export_run(run_dir: str | Path, format: str, out: str | Path, part: str = "b
             "image_shape": list(model.image_shape), "dtype": "float32",
             "trained_precision": runs.read_environment(run.path).get("precision", run.config.train.precision),
             "run": run.path.name, "model_file": _relative(run.model_file, run.path),
-            runs.MODEL_HASH: run.model_hash, "config_sha256": runs.file_hash(run.path / runs.CONFIG),
+            runs.MODEL_HASH: run.model_hash, "config_sha256": runs.file_hash(run.dir.config),
             "batch": "dynamic (the first dimension, null in the shapes)",
             **_family_info(model), "parts": spec_parts, "usage_note": "file names are relative to this folder; "
             "inputs are numpy arrays of the dtypes and shapes listed" + (f"; {fmt.note}" if fmt.note else ""),
@@ -196,7 +196,7 @@ def _family_info(model) -> dict:
     if model.needs_labels:
         info["condition"] = {"label_names": list(model.label_names), "attributes": bool(model.attributes),
                              "size": int(model.condition_dim)}
-    if model.code_priors:
+    if "codes" in model.prior_inputs:
         info["codes"] = {"codebook_size": int(model.cfg.codebook_size), "grid": list(model.grid),
                          "embedding_dim": int(model.embedding_dim),
                          "note": "latent_dim is the flattened quantised grid h*w*D; the exported parts take and "
