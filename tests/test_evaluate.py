@@ -173,17 +173,26 @@ def test_ae_run_reports_reconstruction_and_says_why_the_rest_is_absent(tmp_path)
     run = fit(tiny_config(tmp_path, model={"kind": "ae"}, train={"epochs": 1})).run_dir
     m = evaluate_run_dir(run, EvalOptions(k=2)).metrics
     assert "elbo" not in m and "iwae" not in m
-    assert set(m["absent"]) == {"elbo", "iwae", "latent", "frechet"}
+    assert set(m["absent"]) == {"elbo", "iwae", "latent", "frechet", "disentanglement"}  # synthetic: no factors
     assert "no posterior" in m["absent"]["iwae"]
     assert m["reconstruction"]["mse_per_pixel"] > 0
 
 
 def test_every_section_computes_or_says_why_not(tiny_vae, tmp_path):
+    from vaelab.data import Split
     from vaelab.evaluate import format_table
     from vaelab.evaluate.sections import SECTIONS, ordered
 
+    def bars(f):  # ground truth of two factors (n, 2) -> 8x8 images: a row bar and a column bar
+        out, rows = np.zeros((len(f), 8, 8, 1), "uint8"), np.arange(len(f))
+        out[rows, 3 * f[:, 0], :, 0] = out[rows, :, 2 * f[:, 1], 0] = 255
+        return out
+
     model, x = tiny_vae
-    m = evaluate_model(model, x, "static", EvalOptions(k=2, frechet=False))
+    truth = Split(image_shape=(8, 8, 1), images=(x * 255).astype("uint8"), factor_names=["row", "column"],
+                  factor_sizes=(2, 3), observe=bars)
+    opts = EvalOptions(k=2, frechet=False, factor_samples=20, factor_batch=4)
+    m = evaluate_model(model, x, "static", opts, split=truth)
     assert ordered()[:2] == ["reconstruction", "elbo"]
     assert set(SECTIONS.names()) - {"frechet"} <= set(m) and "frechet" not in m["absent"]  # not asked
     assert m["reconstruction"]["nll_per_image"] == pytest.approx(m["reconstruction"]["bce_per_image"], rel=1e-6)

@@ -31,6 +31,7 @@ WRITERS = {  # tiny files in each dataset's real on-disk format, written into DA
     "celeba": lambda d: write_celeba(d, n=12),
     "digits": lambda d: None,  # bundled with scikit-learn
     "synthetic": lambda d: None,  # generated
+    "dsprites": lambda d: None,  # rendered procedurally (DeepMind's file is not in DATA_DIR)
 }
 
 # every preset under both precisions; every family on the flagship preset under mixed_bfloat16, the path that

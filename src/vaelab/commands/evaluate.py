@@ -1,4 +1,4 @@
-"""vaelab evaluate: test-set ELBO, IWAE NLL, active units, Fréchet distances -> metrics.json + a table."""
+"""vaelab evaluate: test-set ELBO, IWAE NLL, active units, Fréchet distances, disentanglement -> metrics.json."""
 
 from __future__ import annotations
 
@@ -56,6 +56,13 @@ class Evaluate:
         p.add_argument("--checkpoint", choices=("last", "best"), default=None,
                        help="evaluate checkpoints/<name>.keras instead of model.keras; needed for a run that has "
                             "not finished (its numbers describe that checkpoint, not the resumed model)")
+        p.add_argument("--no-disentanglement", action="store_true",
+                       help="skip the disentanglement scores (datasets with ground-truth factors: dsprites, shapes3d)")
+        p.add_argument("--factor-samples", type=count(2, 1_000_000, "(time grows with it)"), default=10_000,
+                       help="training points of each disentanglement score, half as many evaluation points "
+                            "(default 10000, disentanglement_lib's)")
+        p.add_argument("--factor-batch", type=count(2, 4096), default=64,
+                       help="observations per beta-VAE/FactorVAE point (default 64, disentanglement_lib's)")
         p.add_argument("--prior", default="auto",
                        help="prior of the generated samples: standard, a fitted kind (gmm, ...) or auto "
                             "(the newest fitted, else standard)")
@@ -72,7 +79,9 @@ class Evaluate:
             check_fits("--fid-samples", args.fid_samples, most, _fid_why(most, shape), lo=4)
         opts = EvalOptions(split=args.split, k=args.k, limit=args.limit, seed=args.seed,
                            frechet=not args.no_fid, inception=inception,
-                           fid_samples=args.fid_samples, prior=args.prior, verbose=True)
+                           fid_samples=args.fid_samples, prior=args.prior, verbose=True,
+                           disentanglement=not args.no_disentanglement, factor_samples=args.factor_samples,
+                           factor_batch=args.factor_batch)
         result = evaluate_run_dir(args.run_dir, opts, checkpoint=args.checkpoint)
         print(result.table())
         print(f"metrics written to {result.metrics_path} (section 'evaluation')")

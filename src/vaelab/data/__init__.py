@@ -1,6 +1,6 @@
 """Datasets: registered loaders (`DATASETS`) and the shared tf.data pipeline."""
 
-from vaelab.data import celeba, cifar10, digits, folder, mnist, synthetic  # noqa: F401  (registration)
+from vaelab.data import celeba, cifar10, digits, dsprites, folder, mnist, shapes3d, synthetic  # noqa: F401
 from vaelab.data.base import DATASETS, Split, candidate_dirs, check_config
 from vaelab.data.describe import describe_datasets, format_datasets
 from vaelab.data.pipeline import EmptySplitError, evaluation_images, load_arrays, load_split, make_dataset

@@ -3,12 +3,16 @@
 A loader is `load(cfg: DataConfig, split: str) -> Split`, registered with
 `@DATASETS.register("name", image_shape=(H, W, C), description=..., splits=(...))`.
 In-memory datasets fill `images` (uint8, NHWC); streamed ones (CelebA, image folders) fill `files`
-plus `decode`, a TF function file path -> uint8 (H, W, C) image used inside `tf.data`.
+plus `decode`, a TF function file path -> uint8 (H, W, C) image used inside `tf.data`; generated or
+indexed ones (dSprites, 3D Shapes) stream int64 indices in `files` the same way.
+Factor datasets also give each example's ground-truth factors and `observe`, their generative
+process (factor classes -> images), which the disentanglement scores sample from (`data/grid.py`).
 All scaling, binarisation, shuffling and batching happen in `pipeline.py`, never in loaders.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +31,14 @@ SPLITS = ("train", "test")
 class Split:
     image_shape: tuple[int, int, int]  # (H, W, C) after preprocessing
     images: np.ndarray | None = None  # (N, H, W, C) uint8, in memory
-    files: list[str] | None = None  # streamed: one image file per example
-    decode: Callable | None = None  # streamed: tf string path -> tf uint8 (H, W, C)
+    files: list[str] | np.ndarray | None = None  # streamed: one key per example (a file path, or an int64 index)
+    decode: Callable | None = None  # streamed: tf key -> tf uint8 (H, W, C)
     labels: np.ndarray | None = None  # (N,) int class ids, or (N, A) {0, 1} attributes
     label_names: list[str] | None = None  # class names, or attribute names when labels are (N, A)
+    factors: np.ndarray | None = None  # (N, K) int64 class index of each ground-truth factor
+    factor_names: list[str] | None = None  # K names
+    factor_sizes: tuple[int, ...] | None = None  # K numbers of classes
+    observe: Callable | None = None  # the ground truth: factor classes (n, K) int -> images (n, H, W, C) uint8
     name: str = ""
     source: str = ""  # where the data came from (path or "bundled")
     cache_key: str = ""  # streamed: decode settings beyond image_shape (e.g. "crop140"), names the cache file
@@ -41,6 +49,9 @@ class Split:
         n = len(self)
         if self.labels is not None and len(self.labels) != n:
             raise ValueError(f"{self.name}: {n} images but {len(self.labels)} labels ({self.source})")
+        if self.factors is not None and (len(self.factors) != n or self.factors.shape[1:] != (len(self.factor_sizes),)):
+            raise ValueError(f"{self.name}: {n} images, {len(self.factor_sizes)} factors, but factors of shape "
+                             f"{self.factors.shape} ({self.source})")
 
     def __len__(self) -> int:
         return len(self.images) if self.images is not None else len(self.files)
@@ -49,21 +60,18 @@ class Split:
     def is_attributes(self) -> bool:
         return self.labels is not None and self.labels.ndim == 2
 
+    @property
+    def has_factors(self) -> bool:
+        """Whether the ground-truth factors and their generative process (`observe`) are known."""
+        return self.factor_sizes is not None and self.observe is not None
+
     def take(self, n: int | None) -> Split:
         """The first n examples (all when n is None)."""
         if n is None or n >= len(self):
             return self
-        return Split(
-            image_shape=self.image_shape,
-            images=None if self.images is None else self.images[:n],
-            files=None if self.files is None else self.files[:n],
-            decode=self.decode,
-            labels=None if self.labels is None else self.labels[:n],
-            label_names=self.label_names,
-            name=self.name,
-            source=self.source,
-            cache_key=self.cache_key,
-        )
+        first = {k: None if getattr(self, k) is None else getattr(self, k)[:n]
+                 for k in ("images", "files", "labels", "factors")}
+        return dataclasses.replace(self, **first)
 
 
 def check_config(cfg) -> None:

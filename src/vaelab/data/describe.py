@@ -38,7 +38,9 @@ def describe_datasets(data_dir: str | None = None) -> list[dict[str, Any]]:
         else:
             found, looked = search(name, data_dir, probe.find, probe.subdirs)
             row["looked_in"] = [str(p) for p in looked]
-            if found is None:
+            if found is None and info.get("fallback"):  # usable without its files (dsprites: rendered)
+                row.update(found=True, path=info["fallback"], note=f"{probe.expects} not found")
+            elif found is None:
                 row["note"] = f"absent; expected {probe.expects}"
             elif found.missing:
                 row["error"] = str(partial_copy_error(name, found))

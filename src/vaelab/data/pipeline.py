@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from pathlib import Path
@@ -59,7 +60,7 @@ def cache_path(split: Split, cfg: DataConfig) -> str | None:
     folder = Path(cfg.cache)
     folder.mkdir(parents=True, exist_ok=True)
     key = "\n".join([split.name, str(split.image_shape), split.cache_key, str(split.labels is not None),
-                     *split.files])
+                     *map(str, split.files)])
     h, w, c = split.image_shape
     return str(folder / f"{split.name or 'data'}-{h}x{w}x{c}-{hashlib.sha1(key.encode()).hexdigest()[:16]}")
 
@@ -223,8 +224,9 @@ def load_arrays(cfg: DataConfig, split: str = "test", limit: int | None = None,
     if len(images) == len(s):
         return images, s
     labels = np.concatenate([y for _, y in batches])
-    kept = Split(image_shape=s.image_shape, images=np.round(images * 255).astype("uint8"), labels=labels,
-                 label_names=s.label_names, name=s.name, source=s.source)
+    # the ground truth (`observe`) stays; per-example factors cannot follow the dropped images (the labels can)
+    kept = dataclasses.replace(s, images=np.round(images * 255).astype("uint8"), files=None, decode=None,
+                               labels=labels, factors=None, cache_key="")
     return images, kept
 
 

@@ -23,7 +23,7 @@ from vaelab.data import evaluation_images
 from vaelab.evaluate.sections import SECTIONS, Context, ordered
 from vaelab.likelihoods import LIKELIHOODS
 
-from vaelab.evaluate import elbo, frechet, iwae, latent, reconstruction  # noqa: E402,F401  isort: skip
+from vaelab.evaluate import disentanglement, elbo, frechet, iwae, latent, reconstruction  # noqa: E402,F401  isort: skip
 
 SECTION = "evaluation"
 
@@ -40,6 +40,9 @@ class EvalOptions:
     prior: str = "auto"  # generated samples: standard | a fitted kind (gmm, ...) | auto (newest fitted)
     image_chunk: int = 50
     sample_chunk: int = 200
+    disentanglement: bool = True  # the five scores, on datasets with ground-truth factors (dsprites, shapes3d)
+    factor_samples: int = 10_000  # their training points (evaluation points: half); 10k: disentanglement_lib's
+    factor_batch: int = 64  # observations per beta-VAE / FactorVAE point (64: disentanglement_lib's)
     verbose: bool = False  # estimates and progress of the long parts on stderr
 
     def problems(self) -> dict[str, str]:
@@ -62,6 +65,9 @@ class EvalOptions:
                       f"auto or one of {PRIORS.names()}"),
             "image_chunk": (integer(self.image_chunk, 1), "an integer >= 1"),
             "sample_chunk": (integer(self.sample_chunk, 1), "an integer >= 1"),
+            "disentanglement": (isinstance(self.disentanglement, bool), "true or false"),
+            "factor_samples": (integer(self.factor_samples, 2), "an integer >= 2 (points per score)"),
+            "factor_batch": (integer(self.factor_batch, 2), "an integer >= 2 (observations per point)"),
         }
         return {name: expected for name, (ok, expected) in checks.items() if not ok}
 
@@ -98,6 +104,7 @@ def evaluate_model(
     train: tuple | None = None,
     frechet_images=None,
     model_hash: str | None = None,
+    split=None,
 ) -> dict:
     """The `evaluation` section for `model` on `images` (N, H, W, C) in [0, 1] (continuous).
 
@@ -105,13 +112,14 @@ def evaluate_model(
         binarize: the run's `data.binarize`; when not "none" the likelihood is scored on one fixed
             Bernoulli draw of `images` (seeded by `opts.seed`).
         train: (train images, train labels) for the feature classifier (Fréchet distance).
+        split: the `data.Split` the images come from; its ground-truth factors feed the disentanglement scores.
     """
     opts = opts or EvalOptions()
     t0 = time.perf_counter()
     x = evaluation_images(images, binarize, opts.seed)
     proper, label = pixel_protocol(binarize, model.likelihood)
     ctx = Context(model=model, images=images, x=x, binarize=binarize, opts=opts, proper=proper, label=label,
-                  run_dir=run_dir, train=train, frechet_images=frechet_images, model_hash=model_hash)
+                  run_dir=run_dir, train=train, frechet_images=frechet_images, model_hash=model_hash, split=split)
     out: dict = {
         "split": opts.split,
         "n_images": int(len(x)),
@@ -145,13 +153,14 @@ def evaluate_run_dir(run_dir: str | Path, opts: EvalOptions | None = None,
     opts = (opts or EvalOptions()).check()
     run = runs.load_run(run_dir, checkpoint=checkpoint, require_final=True)
     cfg = run.config
-    images, _ = load_arrays(cfg.data, opts.split, limit=opts.limit)
+    images, split = load_arrays(cfg.data, opts.split, limit=opts.limit)
     run.check_images(images)
     train = None
     if opts.frechet and run.model.has_prior:
         train_images, train_split = load_arrays(cfg.data, "train", limit=20_000)
         train = (train_images, train_split.labels)
-    values = evaluate_model(run.model, images, cfg.data.binarize, opts, run.path, train, model_hash=run.model_hash)
+    values = evaluate_model(run.model, images, cfg.data.binarize, opts, run.path, train, model_hash=run.model_hash,
+                            split=split)
     values[runs.MODEL_HASH] = run.model_hash  # the model these numbers describe (readers check it)
     values["checkpoint"] = run.model_file.relative_to(run.path).as_posix() if run.model_file.is_relative_to(
         run.path) else str(run.model_file)

@@ -42,6 +42,7 @@ class Context:
     train: tuple | None = None  # (train images, train labels) for the feature classifier
     frechet_images: np.ndarray | None = None  # reference images for Fréchet distances (default: images)
     model_hash: str | None = None  # of the model file (runs.file_hash): fitted priors must match it
+    split: object | None = None  # the evaluated data.Split: labels, ground-truth factors and their `observe`
     notes: list[str] = field(default_factory=list)
     _elbo: dict | None = None
 

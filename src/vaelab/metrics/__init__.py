@@ -6,6 +6,7 @@
     standard.py     FID, KID, precision/recall over two feature sets (pure numpy)
     features.py     a small feature classifier trained on the dataset's labels (offline)
     inception.py    the standard FID InceptionV3 (optional extra `fid`), reference-feature cache
+    disentanglement.py  beta-VAE, FactorVAE, MIG, SAP and DCI scores against ground-truth factors (numpy, sklearn)
 """
 
 from vaelab.metrics.activity import active_units, kl_per_dim
