@@ -171,3 +171,13 @@ def test_factor_datasets_are_registered_with_their_factors():
     assert DATASETS.info("dsprites")["factors"] == dsprites.GRID.names
     assert DATASETS.info("shapes3d")["factors"] == shapes3d.NAMES
     assert "factors" not in DATASETS.info("mnist")
+
+
+def test_a_split_refuses_factors_that_do_not_fit():
+    from vaelab.data import Split
+
+    images = np.zeros((4, 8, 8, 1), "uint8")
+    with pytest.raises(ValueError, match=r"4 images and 2 factor sizes, but factors of shape \(3, 2\)"):
+        Split(image_shape=(8, 8, 1), images=images, factors=np.zeros((3, 2), "int64"), factor_sizes=(2, 2))
+    with pytest.raises(ValueError, match="None factor sizes"):
+        Split(image_shape=(8, 8, 1), images=images, factors=np.zeros((4, 2), "int64"))

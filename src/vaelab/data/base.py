@@ -49,8 +49,9 @@ class Split:
         n = len(self)
         if self.labels is not None and len(self.labels) != n:
             raise ValueError(f"{self.name}: {n} images but {len(self.labels)} labels ({self.source})")
-        if self.factors is not None and (len(self.factors) != n or self.factors.shape[1:] != (len(self.factor_sizes),)):
-            raise ValueError(f"{self.name}: {n} images, {len(self.factor_sizes)} factors, but factors of shape "
+        k = None if self.factor_sizes is None else len(self.factor_sizes)
+        if self.factors is not None and (k is None or self.factors.shape != (n, k)):
+            raise ValueError(f"{self.name}: {n} images and {k} factor sizes, but factors of shape "
                              f"{self.factors.shape} ({self.source})")
 
     def __len__(self) -> int:
