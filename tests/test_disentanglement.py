@@ -225,3 +225,37 @@ def test_cli_trains_on_dsprites_and_evaluate_prints_the_five_scores(tmp_path, ca
     assert d["samples"]["train"] == 20 and d["samples"]["beta_vae_batch"] == 4
     assert d["factor_sizes"] == [3, 6, 40, 32, 32] and d["factor_names"][0] == "shape"
     assert 0.0 <= d["mig"]["mig"] <= 1.0 and np.array(d["dci"]["importance"]).shape == (3, 5)
+
+
+def test_report_shows_latent_traversals_with_the_factor_each_dimension_predicts(tmp_path, monkeypatch):
+    """The traversal figure on a factor dataset: one row per latent dimension, each named after the factor it
+    best predicts (normalised mutual information); absent where no factors are known."""
+    import json
+
+    from vaelab.analysis import load_subject
+    from vaelab.config import load_config
+    from vaelab.analysis.views import FIGURES, draw, unfit_reason
+    from vaelab.report import build_report
+    from vaelab.train import fit
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("VAELAB_DATA_DIR", raising=False)
+    cfg = load_config("dsprites_vae", ["data.train_limit=128", "data.test_limit=16", "model.latent_dim=3",
+                                       "model.filters=[8]", "model.kernel_sizes=[4]", "model.strides=[4]",
+                                       "model.extra_dense=0", "train.epochs=1", "train.verbose=0",
+                                       "train.report=false", "train.precision=float32", "train.run_name=t",
+                                       f"train.output_dir={tmp_path / 'runs'}"])
+    run = fit(cfg).run_dir
+    subject = load_subject(run, limit=16, classifier_limit=0)
+    view = draw("traversals", subject)
+    best = view.metrics["traversal_factors"]
+    assert sorted(best) == ["z0", "z1", "z2"]
+    assert all(b["factor"] in ("shape", "scale", "orientation", "posX", "posY") and 0 <= b["score"] <= 1
+               for b in best.values())
+    build_report(run, limit=16)
+    assert "traversals" in (run / "report.html").read_text()
+    assert "traversal_factors" in json.dumps(json.loads((run / "metrics.json").read_text()))
+    digits = load_subject(fit(load_config(None, ["train.epochs=1", "train.verbose=0", "train.report=false",
+                                                  "data.train_limit=64", "data.test_limit=16",
+                                                  f"train.output_dir={tmp_path / 'runs'}"])).run_dir, limit=16)
+    assert "traversals" in FIGURES and "ground-truth factors" in unfit_reason("traversals", digits)

@@ -59,7 +59,8 @@ def png_bytes(fig, path: Path | None = None, dpi: int = 90) -> bytes:
     return data
 
 
-ORDER = ("latent", "histograms", "recon", "samples", "conditional", "manifold", "interpolate", "path", "arithmetic")
+ORDER = ("latent", "histograms", "recon", "samples", "traversals", "conditional", "manifold", "interpolate", "path",
+         "arithmetic")
 
 
 def build_report(run_dir: str | Path, model=None, limit: int | None = 2000,

@@ -25,6 +25,7 @@ class Subject:
     train_labels: np.ndarray | None = None
     run_dir: Path | None = None  # where fitted priors live (None: only the standard prior)
     model_hash: str | None = None  # of the model file (runs.file_hash): what derived results record
+    ground_truth: object = None  # the data.Split when its factors are known (`has_factors`: dsprites, shapes3d)
 
     @cached_property
     def codes(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -64,7 +65,8 @@ def load_subject(run_dir: str | Path, model=None, limit: int | None = 2000,
     images, split = load_arrays(cfg.data, "test", limit=limit, fallback="train")
     if run is not None:
         run.check_images(images)
-    subject = Subject(model, images, split.labels, split.label_names, run_dir=Path(run_dir), model_hash=digest)
+    subject = Subject(model, images, split.labels, split.label_names, run_dir=Path(run_dir), model_hash=digest,
+                      ground_truth=split if getattr(split, "has_factors", False) else None)
     if split.labels is not None and classifier_limit != 0:
         train_images, train_split = load_arrays(cfg.data, "train", limit=classifier_limit)
         subject.train_images, subject.train_labels = train_images, train_split.labels
