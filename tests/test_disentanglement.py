@@ -233,8 +233,8 @@ def test_report_shows_latent_traversals_with_the_factor_each_dimension_predicts(
     import json
 
     from vaelab.analysis import load_subject
-    from vaelab.config import load_config
     from vaelab.analysis.views import FIGURES, draw, unfit_reason
+    from vaelab.config import load_config
     from vaelab.report import build_report
     from vaelab.train import fit
 
