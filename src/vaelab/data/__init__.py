@@ -3,8 +3,8 @@
 from vaelab.data import celeba, cifar10, digits, folder, mnist, synthetic  # noqa: F401  (registration)
 from vaelab.data.base import DATASETS, Split, candidate_dirs
 from vaelab.data.describe import describe_datasets, format_datasets
-from vaelab.data.pipeline import EmptySplitError, load_arrays, load_split, make_dataset
+from vaelab.data.pipeline import EmptySplitError, array_batches, load_arrays, load_split, make_dataset
 from vaelab.data.sources import DataFormatError, DataNotFoundError
 
-__all__ = ["DATASETS", "DataFormatError", "DataNotFoundError", "EmptySplitError", "Split", "candidate_dirs",
+__all__ = ["DATASETS", "DataFormatError", "DataNotFoundError", "EmptySplitError", "Split", "array_batches", "candidate_dirs",
            "describe_datasets", "format_datasets", "load_arrays", "load_split", "make_dataset"]

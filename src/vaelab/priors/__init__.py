@@ -22,8 +22,9 @@ from vaelab.priors.base import (
     label,
     load_prior,
     resolve,
+    sample_batches,
     save_prior,
 )
 
 __all__ = ["PRIORS", "Prior", "decode_samples", "fit_prior", "fitted_priors", "label", "load_prior", "resolve",
-           "save_prior"]
+           "sample_batches", "save_prior"]

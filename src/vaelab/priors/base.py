@@ -10,6 +10,7 @@ import io
 import json
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -181,10 +182,24 @@ def label(model, prior: Prior) -> str:
     return model.prior_label if prior.kind == "standard" else prior.describe()
 
 
-def decode_samples(model, prior: Prior, n: int, seed: int | None = None, std: float = 1.0) -> np.ndarray:
-    """n images (N, H, W, C) decoded from the prior's latent draws."""
+def _draws(model, prior: Prior, n: int, seed: int | None, std: float):
+    """(the n latent draws, the function decoding rows of them): small arrays, decoded when asked."""
     if n < 1:
         raise ValueError(f"-n: expected at least 1 image, received {n}")
     if prior.kind == "standard":  # the model's own training prior (N(0, I), or a family's: VampPrior, p(z1|z2))
-        return model.sample(n, std=std, seed=seed)
-    return model.decode(prior.sample(n, seed=seed, std=std))
+        return model.prior_draws(n, std=std, seed=seed), model.decode_draws
+    return prior.sample(n, seed=seed, std=std), model.decode
+
+
+def decode_samples(model, prior: Prior, n: int, seed: int | None = None, std: float = 1.0) -> np.ndarray:
+    """n images (N, H, W, C) decoded from the prior's latent draws."""
+    draws, decode = _draws(model, prior, n, seed, std)
+    return decode(draws)
+
+
+def sample_batches(model, prior: Prior, n: int, seed: int | None = None, std: float = 1.0,
+                   batch_size: int = 512) -> Iterator[np.ndarray]:
+    """The images of `decode_samples(model, prior, n, seed, std)` as (<= batch_size, H, W, C) batches, in order:
+    only the latent draws are held for all n, never the images."""
+    draws, decode = _draws(model, prior, n, seed, std)
+    return (decode(draws[i : i + batch_size]) for i in range(0, n, batch_size))
