@@ -69,6 +69,15 @@ def measure(argv: list[str], env: dict) -> dict:
             "load_before": before, "load_after": load(), "tail": out.strip().splitlines()[-3:]}
 
 
+def scores(run: str) -> dict:
+    """The Fréchet numbers the evaluation just wrote (to check that a change of memory keeps them)."""
+    f = json.loads((Path(run) / "metrics.json").read_text())["evaluation"]["frechet"]
+    out = {"fd": f["classifier"].get("fd")}
+    s = f.get("standard") or {}
+    out.update({k: s[k] for k in ("fid", "kid", "kid_std", "precision", "recall") if s.get(k) is not None})
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def train_run(args, env: dict, folder: str) -> str:
     cmd = [sys.executable, "-m", "vaelab", "train", "--dataset", args.dataset, "--epochs", str(args.epochs),
            "--output-dir", folder, "--set", "train.report=false"]
@@ -120,9 +129,11 @@ def main() -> int:
                     "stub": [sys.executable, "-c", STUB, *evaluate[2:]],
                     "standard": [sys.executable, *evaluate]}[mode] + ["--fid-samples", str(n)]
             r = {"mode": mode, "n": n, **measure(argv, stub_env if mode == "stub" else env)}
+            r["scores"] = scores(run) if r["rc"] == 0 else {}
             rows.append(r)
             print(f"{args.label:>8} {mode:>8} N={n:>6}: peak RSS {r['peak_rss_mib']:7.0f} MiB, {r['wall_s']:6.1f} s, "
-                  f"rc {r['rc']}, load {r['load_before']} -> {r['load_after']}", flush=True)
+                  f"rc {r['rc']}, load {r['load_before']} -> {r['load_after']}; "
+                  + ", ".join(f"{k} {v:.6g}" for k, v in r["scores"].items()), flush=True)
             if r["rc"] != 0:
                 print("  " + "\n  ".join(r["tail"]), flush=True)
     print(f"load average after: {load()}")

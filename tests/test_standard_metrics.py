@@ -182,7 +182,7 @@ def test_the_feature_path_holds_a_chunk_not_the_set(tmp_path, monkeypatch):
     for n in (1000, 5000):
         tracemalloc.start()
         with FeatureStore(dim, tmp_path) as gen, FeatureStore(dim, tmp_path) as ref:
-            for i in range(0, n, 100):
+            for _ in range(0, n, 100):
                 gen.append(rng.normal(size=(100, dim)))
                 ref.append(rng.normal(0.1, 1.0, (100, dim)))
                 assert gen.moments.pending_rows < chunk
@@ -203,10 +203,10 @@ def test_moments_of_any_batching_are_the_same_numbers():
     f = np.random.default_rng(10).normal(3.0, 0.5, (700, 5)).astype("float32")
     whole, parts = frechet.Moments(chunk=64), frechet.Moments(chunk=64)
     whole.update(f)
-    for i, b in enumerate(np.array_split(f, 37)):
+    for b in np.array_split(f, 37):
         parts.update(b)
         assert parts.pending_rows < 64
-    for a, b in zip(whole.statistics(), parts.statistics()):
+    for a, b in zip(whole.statistics(), parts.statistics(), strict=True):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="expected"):
         frechet.Moments().statistics()

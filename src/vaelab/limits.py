@@ -3,7 +3,8 @@
 A command whose memory grows with an argument (`generate --scale`, `evaluate --fid-samples`, ...) refuses a
 value whose estimated peak exceeds `memory_budget()` with one line naming the largest value that fits
 (`vaelab.commands.args`). The budget is half of the memory available now (MemAvailable, or the container's
-cgroup limit when lower); `$VAELAB_MEMORY_BUDGET` (bytes, e.g. 8e9) sets it instead.
+cgroup limit when lower); `$VAELAB_MEMORY_BUDGET` (bytes, e.g. 8e9) sets it instead. What an argument spills to
+disk is bounded by the free space of the file system it goes to (`disk_room`).
 
     >>> most_that_fits(bytes_each=4 * 64 * 64 * 3)   # float32 64x64 RGB images in the budget
 """

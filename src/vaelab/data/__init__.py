@@ -6,5 +6,5 @@ from vaelab.data.describe import describe_datasets, format_datasets
 from vaelab.data.pipeline import EmptySplitError, array_batches, load_arrays, load_split, make_dataset
 from vaelab.data.sources import DataFormatError, DataNotFoundError
 
-__all__ = ["DATASETS", "DataFormatError", "DataNotFoundError", "EmptySplitError", "Split", "array_batches", "candidate_dirs",
-           "describe_datasets", "format_datasets", "load_arrays", "load_split", "make_dataset"]
+__all__ = ["DATASETS", "DataFormatError", "DataNotFoundError", "EmptySplitError", "Split", "array_batches",
+           "candidate_dirs", "describe_datasets", "format_datasets", "load_arrays", "load_split", "make_dataset"]
