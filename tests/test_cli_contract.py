@@ -172,6 +172,22 @@ def test_evaluate_fid_samples_is_bounded_by_the_run_images(tiny_run, tmp_path, m
     assert _files(tiny_run) == before  # metrics.json untouched
 
 
+def test_evaluate_fid_samples_is_bounded_by_the_free_disk(tiny_run, monkeypatch, capsys):
+    """The standard scores spill their features to disk (RUN/evaluation while scored, the reference cache)."""
+    from vaelab import limits
+    from vaelab.commands.evaluate import CACHED_PER_SAMPLE, SPILLED_PER_SAMPLE
+
+    monkeypatch.setattr(limits, "disk_room", lambda path: (1, 100 * 2**20))  # one file system, 100 MiB free
+    before = _files(tiny_run)
+    most = 100 * 2**20 // (SPILLED_PER_SAMPLE + CACHED_PER_SAMPLE)  # 32 KiB per sample: 3200
+    assert main(["evaluate", str(tiny_run), "--fid-samples", str(most + 1)]) == 2
+    line = _one_error(capsys)
+    assert line.startswith(f"vaelab evaluate: error: --fid-samples: expected 4..{most} on this disk (32.0 KiB of "
+                           "features per sample in "), line
+    assert "100.0 MiB free there" in line and line.endswith(f"received {most + 1}"), line
+    assert _files(tiny_run) == before
+
+
 def test_compare_strategies_steps_are_bounded_by_their_batches(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(BUDGET_ENV, str(10**8))
     monkeypatch.chdir(tmp_path)

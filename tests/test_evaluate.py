@@ -139,8 +139,8 @@ def _fake_network(monkeypatch, tmp_path):
 
     monkeypatch.setenv("VAELAB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(inception, "available", lambda: True)
-    monkeypatch.setattr(inception, "features", lambda images, **kw: np.repeat(
-        inception.quantise(images).reshape(len(images), -1)[:, :8].astype("float32"), 256, axis=1))
+    monkeypatch.setattr(inception, "_batch_function", lambda name: lambda u8: np.repeat(
+        u8.reshape(len(u8), -1)[:, :8].astype("float32"), 256, axis=1))
 
 
 def test_standard_scores_in_evaluate(trained_run, tmp_path, monkeypatch):

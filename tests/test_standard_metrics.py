@@ -8,8 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from vaelab.metrics import inception, standard
+from vaelab.metrics import frechet, inception, standard
 from vaelab.metrics.frechet import frechet_distance_of_features
+from vaelab.metrics.store import FeatureStore
 
 
 def test_fid_of_a_set_with_itself_is_zero():
@@ -89,24 +90,126 @@ def test_feature_statistics_stream_to_the_same_mean_and_covariance():
     np.testing.assert_allclose(cov, np.cov(f.astype("float64"), rowvar=False), rtol=1e-7, atol=1e-12)
 
 
-def test_score_memory_grows_only_with_one_copy_of_the_features(monkeypatch):
-    """Distance blocks are bounded (BLOCK entries) and no block outlives its row: peak memory is linear in N,
-    ~32 bytes per feature per sample (the float64 copies of both sets), not N^2 (k-NN radii kept every block)."""
+def _in_memory_kid(g: np.ndarray, r: np.ndarray, subsets: int, size: int, seed: int) -> tuple[float, float]:
+    rng, f, m, values = np.random.default_rng(seed), g.shape[1], min(len(g), len(r), size), []
+    for _ in range(subsets):
+        x, y = g[rng.choice(len(g), m, replace=False)], r[rng.choice(len(r), m, replace=False)]
+        kxx, kyy, kxy = ((x @ x.T) / f + 1) ** 3, ((y @ y.T) / f + 1) ** 3, ((x @ y.T) / f + 1) ** 3
+        values.append((kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
+    return float(np.mean(values)), float(np.std(values))
+
+
+def _in_memory_scores(g: np.ndarray, r: np.ndarray, seed: int = 0, k: int = 3) -> dict:
+    """The formulas on whole float64 arrays, as the scores were computed before they streamed: np.cov, every
+    KID subset gathered from the arrays, full (N, M) distance matrices."""
+    from vaelab.metrics.frechet import frechet_distance
+
+    g, r = g.astype("float64"), r.astype("float64")
+    fid = frechet_distance(g.mean(0), np.cov(g, rowvar=False), r.mean(0), np.cov(r, rowvar=False))
+    kid, kid_std = _in_memory_kid(g, r, 100, 1000, seed)
+    dist = lambda a, b: np.array([np.sqrt(((b - p) ** 2).sum(1)) for p in a])  # noqa: E731  (N, M)
+    radius = lambda a: np.sort(dist(a, a), axis=1)[:, k]  # noqa: E731  the k-th neighbour, itself excluded
+    inside = lambda a, b: np.any(dist(a, b) <= radius(b)[None, :], axis=1)  # noqa: E731
+    return {"fid": fid, "kid": kid, "kid_std": kid_std,
+            "precision": np.mean(inside(g, r)), "recall": np.mean(inside(r, g))}
+
+
+def _store(features: np.ndarray, folder, rng) -> FeatureStore:
+    """`features` appended to a FeatureStore in batches of random sizes (1..97 rows)."""
+    store, i = FeatureStore(features.shape[1], folder), 0
+    while i < len(features):
+        b = int(rng.integers(1, 98))
+        store.append(features[i : i + b])
+        i += b
+    return store
+
+
+def _sets(n_gen: int, n_ref: int, dim: int = 12, seed: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    g = rng.normal(0.2, 1.0, (n_gen, dim)).astype("float32")
+    return g, (rng.normal(size=(n_ref, dim)) * np.linspace(0.5, 1.5, dim)).astype("float32")
+
+
+def test_streamed_scores_equal_the_in_memory_formulas(tmp_path, monkeypatch):
+    """Features spilled to disk in odd batches, FID from running sums, KID and precision/recall read back in small
+    blocks: the numbers of the in-memory formulas to float round-off (the k-NN flags exactly)."""
+    monkeypatch.setattr(standard, "ROWS", 37)
+    monkeypatch.setattr(standard, "BLOCK", 37 * 53)  # 37 x 53 distance blocks: many blocks both ways
+    monkeypatch.setattr(frechet.Moments.__init__, "__defaults__", (64,))  # chunks of 64 rows for the sums
+    g, r = _sets(260, 300)
+    expected = _in_memory_scores(g, r, seed=3)
+    rng = np.random.default_rng(0)
+    with _store(g, tmp_path, rng) as gen, _store(r, tmp_path, rng) as ref:
+        assert (len(gen), len(ref)) == (260, 300) and not list(tmp_path.iterdir())  # unlinked files
+        streamed = standard.scores(gen, ref, seed=3)
+    in_memory = standard.scores(g, r, seed=3)
+    for got in (streamed, in_memory):
+        assert got["fid"] == pytest.approx(expected["fid"], rel=1e-9)
+        assert got["kid"] == pytest.approx(expected["kid"], rel=1e-9)
+        assert got["kid_std"] == pytest.approx(expected["kid_std"], rel=1e-7)
+        assert (got["precision"], got["recall"]) == (expected["precision"], expected["recall"])
+        assert got["kid_subset_size"] == 260
+    assert 0 < expected["precision"] < 1 and 0 < expected["recall"] < 1  # the flags are not trivially all equal
+
+
+def test_kid_subsets_read_from_a_store_equal_the_in_memory_subsets(tmp_path):
+    """Subsets much smaller than the sets are gathered row by row from the file: the same rows, the same KID."""
+    g, r = _sets(1300, 1100)
+    rng = np.random.default_rng(1)
+    with _store(g, tmp_path, rng) as gen, _store(r, tmp_path, rng) as ref:
+        np.testing.assert_array_equal(gen.take(np.array([1299, 0, 7, 7])), g[[1299, 0, 7, 7]].astype("float64"))
+        got = standard.kid(gen, ref, subsets=10, subset_size=100, seed=4)
+    expected = _in_memory_kid(g.astype("float64"), r.astype("float64"), 10, 100, 4)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+def test_the_feature_path_holds_a_chunk_not_the_set(tmp_path, monkeypatch):
+    """Memory is flat in N: filling a store holds at most one chunk of rows (plus the F x F sums), and scoring two
+    stores of 8x the rows peaks at about the same traced memory; the in-memory path grows with N (control)."""
     import tracemalloc
 
-    monkeypatch.setattr(standard, "BLOCK", 2**16)
-    rng = np.random.default_rng(0)
-    peaks = {}
-    for n in (1000, 4000):
-        g, r = rng.normal(size=(n, 16)), rng.normal(0.3, 1.0, (n, 16))
-        small = standard.knn_radii(r, batch=7)
+    monkeypatch.setattr(standard, "ROWS", 64)
+    monkeypatch.setattr(standard, "BLOCK", 64 * 64)
+    monkeypatch.setattr(standard.kid, "__defaults__", (5, 200, 0))  # 5 subsets of 200 (bounded, not N)
+    dim, chunk = 96, 256
+    monkeypatch.setattr(frechet.Moments.__init__, "__defaults__", (chunk,))  # (the default 2048 > the small N)
+
+    def held(store):  # bytes of every array the store and its moments keep
+        arrays = [v for o in (store, store.moments) for v in vars(o).values() if isinstance(v, np.ndarray)]
+        return sum(a.nbytes for a in arrays + list(store.moments._pending))
+
+    peaks, rng = {}, np.random.default_rng(9)
+    for n in (1000, 5000):
         tracemalloc.start()
-        got = standard.scores(g, r)
+        with FeatureStore(dim, tmp_path) as gen, FeatureStore(dim, tmp_path) as ref:
+            for _ in range(0, n, 100):
+                gen.append(rng.normal(size=(100, dim)))
+                ref.append(rng.normal(0.1, 1.0, (100, dim)))
+                assert gen.moments.pending_rows < chunk
+                assert held(gen) <= (chunk + dim + 1) * dim * 8  # one chunk (as float64 at most) and the sums
+            got = standard.scores(gen, ref)
         peaks[n] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        np.testing.assert_array_equal(standard.knn_radii(r), small)  # blocking changes no radius
-        assert 0 < got["precision"] <= 1
-    assert peaks[4000] < 4 * peaks[1000] + 2**21 and peaks[4000] < 4000**2 * 8 / 2, peaks
+        assert 0 < got["precision"] <= 1 and got["fid"] > 0
+    one_copy = 5000 * dim * 4  # one float32 copy of one 5000-row set: 1.9 MB
+    assert peaks[5000] < peaks[1000] + one_copy / 4, peaks
+    tracemalloc.start()
+    standard.scores(rng.normal(size=(5000, dim)), rng.normal(size=(5000, dim)))  # control: the arrays themselves
+    assert tracemalloc.get_traced_memory()[1] > peaks[1000] + 2 * one_copy
+    tracemalloc.stop()
+
+
+def test_moments_of_any_batching_are_the_same_numbers():
+    f = np.random.default_rng(10).normal(3.0, 0.5, (700, 5)).astype("float32")
+    whole, parts = frechet.Moments(chunk=64), frechet.Moments(chunk=64)
+    whole.update(f)
+    for b in np.array_split(f, 37):
+        parts.update(b)
+        assert parts.pending_rows < 64
+    for a, b in zip(whole.statistics(), parts.statistics(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="expected"):
+        frechet.Moments().statistics()
 
 
 def test_scores_reject_mismatched_features():
@@ -128,11 +231,11 @@ def test_reference_cache_reuses_matching_images_and_extends(tmp_path, monkeypatc
     monkeypatch.setenv("VAELAB_CACHE_DIR", str(tmp_path))
     calls = []
 
-    def fake_features(u8, label="", verbose=False):  # stands in for the network: records what it computes
+    def fake_network(u8):  # stands in for the network: records what it computes
         calls.append(len(u8))
         return np.repeat(u8.reshape(len(u8), -1)[:, :1].astype("float32"), inception.FEATURES, axis=1)
 
-    monkeypatch.setattr(inception, "features", fake_features)
+    monkeypatch.setattr(inception, "_batch_function", lambda name: fake_network)
     images = np.random.default_rng(6).random((10, 4, 4, 1))
     first = inception.cached_features(images[:6], "toy-test-4x4x1")
     again = inception.cached_features(images[:4], "toy-test-4x4x1")

@@ -3,7 +3,8 @@
 A command whose memory grows with an argument (`generate --scale`, `evaluate --fid-samples`, ...) refuses a
 value whose estimated peak exceeds `memory_budget()` with one line naming the largest value that fits
 (`vaelab.commands.args`). The budget is half of the memory available now (MemAvailable, or the container's
-cgroup limit when lower); `$VAELAB_MEMORY_BUDGET` (bytes, e.g. 8e9) sets it instead.
+cgroup limit when lower); `$VAELAB_MEMORY_BUDGET` (bytes, e.g. 8e9) sets it instead. What an argument spills to
+disk is bounded by the free space of the file system it goes to (`disk_room`).
 
     >>> most_that_fits(bytes_each=4 * 64 * 64 * 3)   # float32 64x64 RGB images in the budget
 """
@@ -11,6 +12,7 @@ cgroup limit when lower); `$VAELAB_MEMORY_BUDGET` (bytes, e.g. 8e9) sets it inst
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 BUDGET_ENV = "VAELAB_MEMORY_BUDGET"
@@ -67,6 +69,14 @@ def most_that_fits(bytes_each: float, fixed: float = 0, budget: int | None = Non
     """The largest count n with fixed + n * bytes_each <= the budget (0 when even the fixed part does not fit)."""
     budget = memory_budget() if budget is None else budget
     return max(0, int((budget - fixed) // max(bytes_each, 1)))
+
+
+def disk_room(path: str | Path) -> tuple[int, int]:
+    """(device id, free bytes) of the file system that holds `path` (or would: its nearest existing folder)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path.stat().st_dev, shutil.disk_usage(path).free
 
 
 def human_bytes(n: float) -> str:

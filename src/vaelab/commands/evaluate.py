@@ -7,18 +7,20 @@ from vaelab.commands.base import COMMANDS
 
 MAX_K = 1_000_000  # IWAE papers use k = 5000; memory is flat in k (streamed), time grows with k x images
 FEATURES = 2048  # InceptionV3 pool3 (vaelab.metrics.inception.FEATURES; not imported: it starts TensorFlow)
-FID_FIXED = 2**29  # the network, torch, the bounded distance blocks and covariance sums: about 512 MiB in all
+FID_FIXED = 2**29  # the network, torch, the bounded image batches, distance blocks and covariance sums: ~512 MiB
+HELD_PER_SAMPLE = 2048  # bytes: the latent draws (up to 128 floats, with copies), image hashes, k-NN radii
+SPILLED_PER_SAMPLE = 2 * FEATURES * 4  # generated + reference float32 features on disk while they are scored
+CACHED_PER_SAMPLE = 2 * FEATURES * 4  # the reference cache: the old file and the new one while it is rewritten
 
 
 def fid_bytes_per_sample(image_shape=None) -> int:
-    """Estimated peak memory per --fid-samples image of `metrics.inception.standard_scores` (beyond FID_FIXED): the
-    generated and reference (n, 2048) float32 features, their float64 copies for KID and precision/recall and the
-    cache's copy (measured: 32 bytes per feature and sample with the copies), plus both image sets (float32 and
-    uint8 RGB) when the image shape is known."""
-    per = FEATURES * (4 + 4 + 8 + 8 + 4)
+    """Estimated peak memory per --fid-samples image of `metrics.inception.standard_scores` (beyond FID_FIXED):
+    images and features stream in batches and the features are spilled to disk, so what stays is small:
+    HELD_PER_SAMPLE, plus the reference split's uint8 pixels (a dataset loaded whole) when the shape is known."""
+    per = HELD_PER_SAMPLE
     if image_shape:
         h, w, c = image_shape
-        per += 2 * h * w * (4 * c + 3)
+        per += h * w * c
     return per
 
 
@@ -31,9 +33,28 @@ def _fid_most(image_shape=None) -> int:
 def _fid_why(most: int, image_shape=None) -> str:
     from vaelab.limits import human_bytes
 
-    what = f"{image_shape[0]}x{image_shape[1]} images" if image_shape else "images"
-    return memory_why(f"{human_bytes(fid_bytes_per_sample(image_shape))} of features and {what} per sample, "
+    what = f"{image_shape[0]}x{image_shape[1]} reference images" if image_shape else "latent draws and hashes"
+    return memory_why(f"{human_bytes(fid_bytes_per_sample(image_shape))} of {what} per sample, "
                       f"{human_bytes(FID_FIXED)} for the network")
+
+
+def fid_disk_most(run_dir) -> tuple[int, str]:
+    """(the most --fid-samples the disk holds, why): the features spilled under RUN/evaluation while scored and
+    the reference-feature cache, on the free space of their file systems (summed when they share one)."""
+    from pathlib import Path
+
+    from vaelab.cache import cache_root
+    from vaelab.limits import disk_room, human_bytes
+
+    needs: dict = {}  # file system -> [free bytes, bytes per sample, folders]
+    for folder, per in ((Path(run_dir) / "evaluation", SPILLED_PER_SAMPLE), (cache_root() / "fid", CACHED_PER_SAMPLE)):
+        device, free = disk_room(folder)
+        need = needs.setdefault(device, [free, 0, []])
+        need[1] += per
+        need[2].append(str(folder))
+    free, per, folders = min(needs.values(), key=lambda v: v[0] // v[1])
+    return free // per, (f"on this disk ({human_bytes(per)} of features per sample in {' and '.join(folders)}; "
+                         f"{human_bytes(free)} free there)")
 
 
 @COMMANDS.register("evaluate")
@@ -77,6 +98,7 @@ class Evaluate:
             shape = image_shape_of(read_run_config(args.run_dir))
             most = _fid_most(shape)
             check_fits("--fid-samples", args.fid_samples, most, _fid_why(most, shape), lo=4)
+            check_fits("--fid-samples", args.fid_samples, *fid_disk_most(args.run_dir), lo=4)
         opts = EvalOptions(split=args.split, k=args.k, limit=args.limit, seed=args.seed,
                            frechet=not args.no_fid, inception=inception,
                            fid_samples=args.fid_samples, prior=args.prior, verbose=True,

@@ -198,6 +198,21 @@ def make_epochs(split: Split, cfg: DataConfig, batch_size: int, seed: int, first
     return _with_options(ds.prefetch(tf.data.AUTOTUNE), cfg)
 
 
+def _plain(cfg: DataConfig) -> DataConfig:
+    return DataConfig(**{**cfg.__dict__, "binarize": "none", "cache": None})  # continuous pixels, no cache file
+
+
+def array_batches(split: Split, cfg: DataConfig, batch_size: int = 256):
+    """Yields the split's images as float32 (B, H, W, C) batches in [0, 1] (continuous pixels, in order), the
+    same pixels as `load_arrays` without holding them all; a streamed split's undecodable files are dropped."""
+    if split.images is not None:
+        for i in range(0, len(split), batch_size):
+            yield split.images[i : i + batch_size].astype("float32") / 255.0
+        return
+    for batch in make_dataset(split, _plain(cfg), batch_size, training=False):
+        yield batch.numpy()
+
+
 def load_arrays(cfg: DataConfig, split: str = "test", limit: int | None = None,
                 fallback: str | None = None) -> tuple[np.ndarray, Split]:
     """(images float32 (N, H, W, C) in [0, 1], the Split with its labels) for analysis and plots.
@@ -215,10 +230,9 @@ def load_arrays(cfg: DataConfig, split: str = "test", limit: int | None = None,
         s = load_split(cfg, fallback).take(limit)
     if s.images is not None:
         return s.images.astype("float32") / 255.0, s
-    plain = DataConfig(**{**cfg.__dict__, "binarize": "none", "cache": None})
     if s.labels is None:
-        return np.concatenate([b.numpy() for b in make_dataset(s, plain, 256, training=False)]), s
-    ds = make_dataset(s, plain, 256, training=False, with_labels=True)
+        return np.concatenate(list(array_batches(s, cfg))), s
+    ds = make_dataset(s, _plain(cfg), 256, training=False, with_labels=True)
     batches = [(x.numpy(), y.numpy()) for x, y in ds]
     images = np.concatenate([x for x, _ in batches])
     if len(images) == len(s):

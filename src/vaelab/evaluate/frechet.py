@@ -5,12 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from vaelab import metrics, priors, runs
 from vaelab.evaluate.sections import SECTIONS, Context
 from vaelab.metrics.features import ClassifierFeatures, FeatureUnavailable
+from vaelab.metrics.frechet import Moments
 from vaelab.metrics.inception import standard_scores
 
 CACHE = "evaluation"  # sub-directory of the run dir for the feature classifier
+BATCH = 512  # images per batch through the feature classifier
+
+
+def _statistics(feats: ClassifierFeatures, batches) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, covariance) of the classifier features of image batches, summed as they come."""
+    moments = Moments()
+    for images in batches:
+        moments.update(feats(images))  # (B, 128)
+    return moments.statistics()
 
 
 @SECTIONS.register("frechet", order=50)
@@ -31,11 +43,13 @@ class Frechet:
         images = ctx.images if ctx.frechet_images is None else ctx.frechet_images
         n = len(images)
         prior = priors.resolve(ctx.run_dir, opts.prior, ctx.model.latent_dim, model_hash=ctx.model_hash)
-        generated = priors.decode_samples(ctx.model, prior, n, seed=opts.seed)  # decoder means at prior draws
         try:
             feats = ClassifierFeatures.load_or_train(Path(ctx.run_dir) / CACHE, *ctx.train, seed=opts.seed)
+            # decoder means at prior draws, streamed: a batch of images and its features at a time
+            generated = _statistics(feats, priors.sample_batches(ctx.model, prior, n, seed=opts.seed))
+            reference = _statistics(feats, (images[i : i + BATCH] for i in range(0, n, BATCH)))
             out["classifier"] = {
-                "fd": metrics.frechet_distance_of_features(feats(generated), feats(images)),
+                "fd": metrics.frechet_distance(*generated, *reference),
                 "n": n,
                 "features": "penultimate layer (128-d) of a small CNN trained offline on this dataset's labels",
                 "classifier_file": str(Path(CACHE) / "feature_classifier.keras"),
@@ -45,8 +59,9 @@ class Frechet:
         out["prior"] = priors.label(ctx.model, prior)
         if opts.inception:
             data_cfg = runs.read_run_config(ctx.run_dir).data
-            scores = standard_scores(lambda m: priors.decode_samples(ctx.model, prior, m, seed=opts.seed), data_cfg,
-                                     opts.fid_samples, split=opts.split, seed=opts.seed)
+            scores = standard_scores(lambda m: priors.sample_batches(ctx.model, prior, m, seed=opts.seed), data_cfg,
+                                     opts.fid_samples, split=opts.split, seed=opts.seed,
+                                     folder=Path(ctx.run_dir) / CACHE)  # features spilled there while scored
             out["standard"] = {**scores, "prior": priors.label(ctx.model, prior)}
         out["images"] = "generated: decoder means at prior draws; reference: continuous test images"
         return out

@@ -11,25 +11,71 @@ from __future__ import annotations
 import numpy as np
 
 
-def feature_statistics(features: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """(N, F) features -> (mean (F,), covariance (F, F)), in float64.
+class Moments:
+    """Running float64 mean and covariance of (N, F) rows given in batches of any size.
 
-    Accumulated over chunks of `chunk` rows (sums of x and x x^T around the first chunk's mean, in float64), so
-    memory is O(chunk * F + F^2) whatever N: no float64 copy of the whole set. Same numbers as `np.cov` to
-    round-off (tests/test_metrics.py).
+    Rows are summed `chunk` at a time (sums of x and x x^T around the mean of the first chunk, against
+    cancellation), so memory is O(chunk * F + F^2) whatever N: at most one chunk of rows is held. The same rows
+    in any batching give the same numbers, those of `np.cov` to round-off (tests/test_metrics.py).
     """
+
+    def __init__(self, chunk: int = 2048):
+        self.chunk, self.n = chunk, 0
+        self.shift = self.s1 = self.s2 = None
+        self._pending: list[np.ndarray] = []  # fewer than `chunk` rows waiting for the rest of their chunk
+
+    @property
+    def pending_rows(self) -> int:
+        return sum(len(p) for p in self._pending)
+
+    def update(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows)
+        if rows.ndim != 2:
+            raise ValueError(f"features: expected (N, F), received shape {rows.shape}")
+        if self._pending:  # complete the waiting chunk first
+            need = self.chunk - self.pending_rows
+            self._pending.append(rows[:need])
+            rows = rows[need:]
+            if self.pending_rows < self.chunk:
+                self._pending[-1] = self._pending[-1].copy()  # not a view: it would keep the caller's array alive
+                return
+            self._add(np.concatenate(self._pending))
+            self._pending = []
+        while len(rows) >= self.chunk:
+            self._add(rows[: self.chunk])
+            rows = rows[self.chunk :]
+        if len(rows):
+            self._pending.append(rows.copy())
+
+    def _add(self, rows: np.ndarray) -> None:
+        if self.shift is None:
+            self.shift = rows.mean(axis=0, dtype="float64")  # (F,) centring against cancellation
+            self.s1, self.s2 = np.zeros(rows.shape[1]), np.zeros((rows.shape[1],) * 2)
+        x = rows.astype("float64") - self.shift  # (chunk, F)
+        self.s1 += x.sum(axis=0)
+        self.s2 += x.T @ x
+        self.n += len(rows)
+
+    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean (F,), covariance (F, F)) in float64 of every row given so far (at least 2)."""
+        if self._pending:
+            self._add(np.concatenate(self._pending))
+            self._pending = []
+        if self.n < 2:
+            raise ValueError(f"features: expected (N >= 2, F), received {self.n} rows")
+        d = self.s1 / self.n  # mean - shift
+        return self.shift + d, (self.s2 - self.n * np.outer(d, d)) / (self.n - 1)
+
+
+def feature_statistics(features: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """(N, F) features -> (mean (F,), covariance (F, F)), in float64, through `Moments`: no float64 copy of
+    the whole set."""
     f = np.asarray(features)
     if f.ndim != 2 or len(f) < 2:
         raise ValueError(f"features: expected (N >= 2, F), received shape {f.shape}")
-    n, dim = f.shape
-    shift = f[:chunk].mean(axis=0, dtype="float64")  # (F,) centring against cancellation
-    s1, s2 = np.zeros(dim), np.zeros((dim, dim))
-    for i in range(0, n, chunk):
-        x = f[i : i + chunk].astype("float64") - shift  # (chunk, F)
-        s1 += x.sum(axis=0)
-        s2 += x.T @ x
-    d = s1 / n  # mean - shift
-    return shift + d, (s2 - n * np.outer(d, d)) / (n - 1)
+    moments = Moments(chunk)
+    moments.update(f)
+    return moments.statistics()
 
 
 def _sqrt_psd(s: np.ndarray) -> np.ndarray:

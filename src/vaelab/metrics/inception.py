@@ -19,16 +19,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import itertools
 import os
 import sys
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from vaelab.atomic import write_atomic
 from vaelab.metrics.features import FeatureUnavailable
+from vaelab.metrics.store import FeatureStore
 
 INSTALL = 'pip install "vaelab[fid]"'
 MISSING = f"standard FID/KID/precision-recall need the optional extra: {INSTALL}"
@@ -214,21 +217,46 @@ def _batch_function(name: str):
     return run
 
 
+def _network_batches(u8_batches, size: int):
+    """uint8 batches of exactly `size` images (the last one may be smaller) from batches of any size: the
+    network sees the same batches however the images arrive."""
+    pending, held = [], 0
+    for u8 in u8_batches:
+        while len(u8):
+            pending.append(u8[: size - held])
+            held, u8 = held + len(pending[-1]), u8[size - held :]
+            if held == size:
+                yield np.ascontiguousarray(np.concatenate(pending) if len(pending) > 1 else pending[0])
+                pending, held = [], 0
+    if held:
+        yield np.ascontiguousarray(np.concatenate(pending))
+
+
+def feature_batches(image_batches, n: int | None = None, batch_size: int = 50, label: str = "",
+                    verbose: bool = False, runtime_name: str | None = None):
+    """Yields (B, 2048) float32 pool3 features (see PROTOCOL) of the images `image_batches` yields ((B, H, W, C)
+    in [0, 1] or uint8, any B), computed `batch_size` at a time on `runtime_name` (default `runtime()`): only a
+    batch of images and its features are held. With `verbose`, a progress line with the rate and the time
+    left (`n`: the images in all)."""
+    run, done, calls, t0 = None, 0, 0, time.perf_counter()
+    for u8 in _network_batches((quantise(b) for b in image_batches), batch_size):
+        run = run or _batch_function(runtime_name or runtime())
+        out = run(u8)  # (B, 2048)
+        done, calls = done + len(out), calls + 1
+        if verbose and (calls in (1, 5) or calls % 20 == 0 or done == n):
+            rate = done / (time.perf_counter() - t0)
+            total = f"/{n}" if n else ""
+            left = f", {(n - done) / max(rate, 1e-9) / 60:.1f} min left" if n else ""
+            print(f"  inception features {label}: {done}{total} ({rate:.1f} images/s{left})", file=sys.stderr,
+                  flush=True)
+        yield out
+
+
 def features(images: np.ndarray, batch_size: int = 50, label: str = "", verbose: bool = False,
              runtime_name: str | None = None) -> np.ndarray:
     """(N, H, W, C) images in [0, 1] (or uint8) -> (N, 2048) float32 pool3 features (see PROTOCOL), on
     `runtime_name` (default `runtime()`). With `verbose`, a progress line with the rate and the time left."""
-    u8 = quantise(images)
-    run = _batch_function(runtime_name or runtime())
-    out, t0 = [], time.perf_counter()
-    for i in range(0, len(u8), batch_size):
-        out.append(run(np.ascontiguousarray(u8[i : i + batch_size])))  # (B, 2048)
-        done = i + len(out[-1])
-        if verbose and (len(out) in (1, 5) or len(out) % 20 == 0 or done == len(u8)):
-            rate = done / (time.perf_counter() - t0)
-            left = (len(u8) - done) / max(rate, 1e-9)
-            print(f"  inception features {label}: {done}/{len(u8)} ({rate:.1f} images/s, "
-                  f"{left / 60:.1f} min left)", file=sys.stderr, flush=True)
+    out = list(feature_batches([images], len(images), batch_size, label, verbose, runtime_name))
     return np.concatenate(out) if out else np.zeros((0, FEATURES), "float32")
 
 
@@ -248,29 +276,113 @@ def image_digests(u8: np.ndarray) -> np.ndarray:
                      for im in u8], dtype=np.uint64)
 
 
-def cached_features(images: np.ndarray, key: str, verbose: bool = False) -> np.ndarray:
-    """Features of `images`, reusing `<cache_dir>/<key>-<PROTOCOL_ID>.npz` for every leading image whose
-    content hash matches; only the rest is computed, and the file then grows to hold all of them.
+class _Cache:
+    """A reference-feature cache file read in order: its digests at once (8 bytes per image), its features as a
+    stream from the start. A missing file reads as empty; a damaged one too, with one warning (it is derived
+    data: computed again and rewritten)."""
+
+    def __init__(self, path: Path):
+        self.digests, self._zip, self._stream, self._next = np.zeros(0, np.uint64), None, None, 0
+        if not path.is_file():
+            return
+        try:
+            self._zip = zipfile.ZipFile(path)
+            with self._zip.open("digests.npy") as fh:
+                digests = np.lib.format.read_array(fh)
+            self._stream = self._zip.open("features.npy")
+            version = np.lib.format.read_magic(self._stream)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}[version]
+            shape, fortran, dtype = read_header(self._stream)
+            if fortran or dtype != np.float32 or shape != (len(digests), FEATURES) or digests.dtype != np.uint64:
+                raise ValueError(f"features {shape} {dtype} for {digests.shape} digests")
+            self.digests = digests
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            warnings.warn(f"{path}: damaged reference-feature cache ({type(e).__name__}: {e}); computing the "
+                          "features again", stacklevel=3)
+            self.close()
+
+    def matching(self, start: int, digests: np.ndarray) -> int:
+        """How many leading `digests` (those of images start, start+1, ...) equal the cached ones."""
+        same = self.digests[start : start + len(digests)] == digests[: max(0, len(self.digests) - start)]
+        return len(same) if same.all() else int(np.argmin(same))
+
+    def features(self, start: int, stop: int) -> np.ndarray:
+        """(stop - start, 2048) float32 cached features; `start` continues the previous read."""
+        if start != self._next:
+            raise ValueError(f"reference cache read out of order: {start}, expected {self._next}")
+        data = self._stream.read((stop - start) * FEATURES * 4)
+        self._next = stop
+        return np.frombuffer(data, "float32").reshape(stop - start, FEATURES)
+
+    def close(self) -> None:
+        for f in (self._stream, self._zip):
+            if f is not None:
+                f.close()
+        self.digests, self._zip, self._stream = np.zeros(0, np.uint64), None, None
+
+
+def _write_cache(path: Path, digests: np.ndarray, store: FeatureStore) -> None:
+    """The cache file (an .npz: `digests`, `features`) written from `store` block by block, atomically."""
+    def write(fh):
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype("float32")), "fortran_order": False,
+                  "shape": (len(store), FEATURES)}
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+            with z.open("digests.npy", "w", force_zip64=True) as m:
+                np.lib.format.write_array(m, digests)
+            with z.open("features.npy", "w", force_zip64=True) as m:
+                np.lib.format.write_array_header_1_0(m, header)
+                for _, block in store.blocks(4096, dtype="float32"):
+                    m.write(block.data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, write)
+
+
+def add_cached_features(store: FeatureStore, image_batches, key: str, n: int | None = None,
+                        verbose: bool = False) -> None:
+    """Appends to the empty `store` the features of the images `image_batches` yields, reusing
+    `<cache_dir>/<key>-<PROTOCOL_ID>.npz` for every leading image whose content hash matches; only the rest is
+    computed, and the file then grows to hold all of them (written from `store`). Images, features and the
+    cache are all read in batches: memory is flat in the number of images (8 bytes each for the hashes).
 
     So a second evaluation on the same reference split computes nothing, and asking for 10,000 after
     1,000 computes 9,000. `key` names the set (dataset, split, image shape); the hashes guard content.
     """
-    u8 = quantise(images)
-    digests = image_digests(u8)
-    f = cache_dir() / f"{key}-{PROTOCOL_ID}.npz"
-    old_d, old_f = np.zeros(0, np.uint64), np.zeros((0, FEATURES), "float32")
-    if f.is_file():
-        with np.load(f) as z:
-            old_d, old_f = z["digests"], z["features"]
-    m = min(len(old_d), len(digests))
-    same = old_d[:m] == digests[:m]
-    p = m if same.all() else int(np.argmin(same))  # length of the matching prefix
-    if p == len(digests):
-        return old_f[: len(digests)]
-    new = np.concatenate([old_f[:p], features(u8[p:], label=key, verbose=verbose)])
-    f.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(f, lambda fh: np.savez(fh, digests=digests, features=new))
-    return new
+    if len(store):
+        raise ValueError("add_cached_features: expected an empty feature store")
+    path = cache_dir() / f"{key}-{PROTOCOL_ID}.npz"
+    cache, digests, cached = _Cache(path), [], 0
+
+    def hashed(batches):  # the rest of the images, their hashes recorded on the way
+        for images in batches:
+            u8 = quantise(images)
+            digests.append(image_digests(u8))
+            yield u8
+
+    try:
+        batches = iter(image_batches)
+        for u8 in hashed(batches):
+            same = cache.matching(cached, digests[-1])
+            if same:
+                store.append(cache.features(cached, cached + same))
+                cached += same
+            if same < len(u8):
+                rest = itertools.chain([u8[same:]], hashed(batches))
+                left = None if n is None else n - cached
+                for f in feature_batches(rest, left, label=key, verbose=verbose):
+                    store.append(f)
+                break
+    finally:
+        cache.close()
+    if len(store) > cached:  # something was computed: the file holds all of these images from now on
+        _write_cache(path, np.concatenate(digests), store)
+
+
+def cached_features(images: np.ndarray, key: str, verbose: bool = False) -> np.ndarray:
+    """(N, 2048) features of the in-memory `images` through the reference cache (`add_cached_features`)."""
+    with FeatureStore(FEATURES) as store:
+        add_cached_features(store, [images], key, len(images), verbose)
+        return store.read(0, len(store), "float32")
 
 
 def reference_key(data_cfg, split: str, image_shape) -> str:
@@ -279,19 +391,23 @@ def reference_key(data_cfg, split: str, image_shape) -> str:
 
 
 def standard_scores(sample, data_cfg, n: int = 10_000, split: str = "test", seed: int = 0,
-                    verbose: bool = True) -> dict:
+                    verbose: bool = True, folder: str | Path | None = None) -> dict:
     """FID, KID and precision/recall of `sample(n)` against the first n images of `split`.
 
     Args:
-        sample: callable n -> (n, H, W, C) generated images in [0, 1] (e.g. decoded prior samples).
+        sample: callable n -> iterable of (B, H, W, C) generated image batches in [0, 1] (e.g.
+            `priors.sample_batches`), or an (n, H, W, C) array.
         data_cfg: the run's `DataConfig` (the reference images are its continuous, non-binarised pixels).
         n: generated images, and reference images (fewer when the split is smaller); 10,000 is the
             standard protocol; FID is biased upwards at smaller n, so compare only equal n.
+        folder: where both feature sets are spilled while they are scored (`FeatureStore`, 16 KiB per
+            generated and reference image, freed at the end; default: the system's temporary folder).
+            Memory is flat in n: images, features and distances are all held a batch or a block at a time.
     Returns:
         {"fid": None, "note": ...} when the `fid` extra is missing, else the scores plus what they
         were computed on (`n_generated`, `n_reference`, `reference`, `protocol`, `seconds`).
     """
-    from vaelab.data import load_arrays
+    from vaelab.data import array_batches, load_split
     from vaelab.metrics.standard import scores
 
     if not available():
@@ -299,21 +415,28 @@ def standard_scores(sample, data_cfg, n: int = 10_000, split: str = "test", seed
     if n < 4:
         raise ValueError(f"--fid-samples: expected at least 4 images (k = 3 nearest neighbours), received {n}")
     t0 = time.perf_counter()
-    ref_images, _ = load_arrays(data_cfg, split, limit=n)
+    reference = load_split(data_cfg, split).take(n)
     if verbose:
-        print(f"standard scores: {n:,} generated + {len(ref_images):,} reference images through InceptionV3 "
+        print(f"standard scores: {n:,} generated + {len(reference):,} reference images through InceptionV3 "
               f"({runtime()}, float32); reference features are cached in {cache_dir()} after the first time",
               file=sys.stderr, flush=True)
-    ref = cached_features(ref_images, reference_key(data_cfg, split, ref_images.shape[1:]), verbose=verbose)
-    t1 = time.perf_counter()
-    gen = features(sample(n), label="generated", verbose=verbose)
-    t2 = time.perf_counter()
+    with FeatureStore(FEATURES, folder) as ref, FeatureStore(FEATURES, folder) as gen:
+        add_cached_features(ref, array_batches(reference, data_cfg),
+                            reference_key(data_cfg, split, reference.image_shape), len(reference), verbose)
+        t1 = time.perf_counter()
+        generated = sample(n)
+        for f in feature_batches([generated] if isinstance(generated, np.ndarray) else generated, n,
+                                 label="generated", verbose=verbose):
+            gen.append(f)
+        t2 = time.perf_counter()
+        result = scores(gen, ref, seed=seed)
+        n_gen, n_ref = len(gen), len(ref)
     return {
-        **scores(gen, ref, seed=seed),
-        "n_generated": int(len(gen)),
-        "n_reference": int(len(ref)),
-        "reference": f"first {len(ref)} {split} images of {data_cfg.name} (continuous pixels)",
+        **result,
+        "n_generated": n_gen,
+        "n_reference": n_ref,
+        "reference": f"first {n_ref} {split} images of {data_cfg.name} (continuous pixels)",
         "protocol": PROTOCOL,
         "seconds": {"reference": t1 - t0, "generated": t2 - t1, "scores": time.perf_counter() - t2},
-        "generated_images_per_s": len(gen) / max(t2 - t1, 1e-9),
+        "generated_images_per_s": n_gen / max(t2 - t1, 1e-9),
     }

@@ -16,31 +16,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaelab.metrics.frechet import frechet_distance_of_features
+from vaelab.metrics.frechet import frechet_distance
+from vaelab.metrics.store import FeatureSet, as_features
 
 
-def _check(a: np.ndarray, b: np.ndarray, min_n: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.asarray(a, "float64"), np.asarray(b, "float64")
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < min_n:
+def _check(a, b, min_n: int = 2) -> tuple[FeatureSet, FeatureSet]:
+    a, b = as_features(a), as_features(b)
+    if a.dim != b.dim or min(len(a), len(b)) < min_n:
         raise ValueError(f"features: expected two (N >= {min_n}, F) arrays of equal F, received shapes "
-                         f"{a.shape} and {b.shape}")
+                         f"{(len(a), a.dim)} and {(len(b), b.dim)}")
     return a, b
 
 
-def kid(generated: np.ndarray, reference: np.ndarray, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+def kid(generated, reference, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """(mean, std) over `subsets` random subsets of the unbiased MMD^2 (cubic polynomial kernel).
 
     Each subset draws m = min(N, M, subset_size) samples without replacement from each set; with m equal
-    to both set sizes the estimate is the exact unbiased MMD^2 of the two sets.
+    to both set sizes the estimate is the exact unbiased MMD^2 of the two sets. The sets are (N, F) arrays or
+    `FeatureSet`s (only the 2 m drawn rows are read per subset).
     """
     x_all, y_all = _check(generated, reference)
-    f, rng = x_all.shape[1], np.random.default_rng(seed)
+    f, rng = x_all.dim, np.random.default_rng(seed)
     m = min(len(x_all), len(y_all), subset_size)
     values = []
     for _ in range(subsets):
-        x = x_all[rng.choice(len(x_all), m, replace=False)]  # (m, F)
-        y = y_all[rng.choice(len(y_all), m, replace=False)]
+        x = x_all.take(rng.choice(len(x_all), m, replace=False))  # (m, F)
+        y = y_all.take(rng.choice(len(y_all), m, replace=False))
         kxx, kyy, kxy = ((x @ x.T) / f + 1) ** 3, ((y @ y.T) / f + 1) ** 3, ((x @ y.T) / f + 1) ** 3
         within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
         values.append(within - 2.0 * kxy.mean())
@@ -57,34 +58,45 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(d2, 0.0, None))
 
 
-BLOCK = 2**22  # entries of one (rows, N) distance block: 32 MiB in float64, whatever N
+BLOCK = 2**20  # entries of one (rows, members) distance block: 8 MiB in float64, whatever N
+ROWS = 1024  # rows of a block (its members: BLOCK // rows)
 
 
-def _rows(n_members: int, batch: int | None) -> int:
-    """Rows per distance block: `batch`, else as many as keep a block within BLOCK entries (memory flat in N)."""
-    return batch or max(1, min(1000, BLOCK // max(n_members, 1)))
+def _block(n_points: int, n_members: int, batch: int | None) -> tuple[int, int]:
+    """(rows, members) of one distance block: `batch` rows (else ROWS), and as many members as keep the block
+    within BLOCK entries; so memory is flat in N: two blocks of features and one of distances."""
+    rows = max(1, min(batch or ROWS, n_points))
+    return rows, max(1, min(n_members, BLOCK // rows))
 
 
-def knn_radii(features: np.ndarray, k: int = 3, batch: int | None = None) -> np.ndarray:
+def knn_radii(features, k: int = 3, batch: int | None = None) -> np.ndarray:
     """(N,) distance of each sample to its k-th nearest neighbour in the same set (itself excluded)."""
-    f = np.asarray(features, "float64")
+    f = as_features(features)
     if not 1 <= k < len(f):
         raise ValueError(f"k: expected 1 <= k < N = {len(f)}, received {k}")
-    batch = _rows(len(f), batch)
-    # the k+1-th smallest distance per row: the sample itself is the smallest (0); copied, as a view would keep
-    # every (batch, N) block alive: N^2 floats in all
-    return np.concatenate([np.partition(_distances(f[i : i + batch], f), k, axis=1)[:, k].copy()
-                           for i in range(0, len(f), batch)])
+    rows, cols = _block(len(f), len(f), batch)
+    radii = np.empty(len(f))
+    for i, a in f.blocks(rows):
+        nearest = np.empty((len(a), 0))  # (rows, <= k + 1) smallest distances so far, the sample itself (0) among them
+        for _, b in f.blocks(cols):
+            d = np.concatenate([nearest, _distances(a, b)], axis=1)
+            # copied: a view would keep the whole block alive
+            nearest = np.partition(d, k, axis=1)[:, : k + 1].copy() if d.shape[1] > k + 1 else d
+        radii[i : i + len(a)] = np.partition(nearest, k, axis=1)[:, k]  # the k+1-th smallest
+    return radii
 
 
-def _inside(points: np.ndarray, members: np.ndarray, radii: np.ndarray, batch: int | None = None) -> np.ndarray:
+def _inside(points, members, radii: np.ndarray, batch: int | None = None) -> np.ndarray:
     """(N,) bool: point within radii[j] of some member j."""
-    batch = _rows(len(members), batch)
-    return np.concatenate([np.any(_distances(points[i : i + batch], members) <= radii[None, :], axis=1)
-                           for i in range(0, len(points), batch)])
+    rows, cols = _block(len(points), len(members), batch)
+    inside = np.zeros(len(points), bool)
+    for i, a in points.blocks(rows):
+        for j, b in members.blocks(cols):
+            inside[i : i + len(a)] |= np.any(_distances(a, b) <= radii[None, j : j + len(b)], axis=1)
+    return inside
 
 
-def precision_recall(generated: np.ndarray, reference: np.ndarray, k: int = 3) -> tuple[float, float]:
+def precision_recall(generated, reference, k: int = 3) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN radii, k = 3 as in the paper."""
     gen, ref = _check(generated, reference, min_n=k + 1)
     precision = float(np.mean(_inside(gen, ref, knn_radii(ref, k))))
@@ -92,10 +104,12 @@ def precision_recall(generated: np.ndarray, reference: np.ndarray, k: int = 3) -
     return precision, recall
 
 
-def scores(generated: np.ndarray, reference: np.ndarray, seed: int = 0) -> dict:
-    """FID, KID (mean, std) and precision/recall of `generated` against `reference` features."""
-    fid = frechet_distance_of_features(generated, reference)  # streamed: before the float64 copies below
-    generated, reference = _check(generated, reference)  # one float64 copy of each set, shared by KID and P/R
+def scores(generated, reference, seed: int = 0) -> dict:
+    """FID, KID (mean, std) and precision/recall of `generated` against `reference` features: (N, F) arrays or
+    `FeatureSet`s (a `FeatureStore` keeps memory flat in N: its moments were summed as it filled, and the rest
+    reads it in blocks)."""
+    generated, reference = _check(generated, reference)
+    fid = frechet_distance(*generated.statistics(), *reference.statistics())
     k_mean, k_std = kid(generated, reference, seed=seed)
     precision, recall = precision_recall(generated, reference)
     return {"fid": fid, "kid": k_mean, "kid_std": k_std,

@@ -254,13 +254,21 @@ class BaseAutoencoder(keras.Model):
         return self.decode(z_mean)
 
     def sample(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
-        """Decodes n draws from N(0, std^2 I): new images from the prior.
+        """Decodes n draws from the prior (N(0, std^2 I) here): new images, `decode_draws(prior_draws(...))`.
 
         An AE has no prior: this decodes the same Gaussian draws, which is what the "AE vs VAE"
-        comparisons show. Families with another prior override it.
+        comparisons show. Families with another prior override `prior_draws` (and `decode_draws`).
         """
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32") * std
-        return self.decode(z)
+        return self.decode_draws(self.prior_draws(n, std, seed))
+
+    def prior_draws(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
+        """The latent draws `sample` decodes, one row per image (small next to the images): z ~ N(0, std^2 I)
+        (n, D) here. Any slice of them decodes to the same images (`priors.sample_batches` streams them)."""
+        return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32") * std
+
+    def decode_draws(self, draws) -> np.ndarray:
+        """Images (N, H, W, C) of rows of `prior_draws`."""
+        return self.decode(draws)
 
 
 @keras.saving.register_keras_serializable(package="vaelab")

@@ -213,5 +213,4 @@ class ConditionalVAE(TrainStepVAE):
         """n images decoded from z ~ N(0, std^2 I) under `condition`: None (the null condition), a class id,
         '7' / 'Smiling=1,Eyeglasses=1' (checked against `label_names`), or condition vectors."""
         c = self._condition_array(condition, n)
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32") * std
-        return self.decode(z, condition=c)
+        return self.decode(self.prior_draws(n, std, seed), condition=c)

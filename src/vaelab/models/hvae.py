@@ -88,10 +88,9 @@ class HVAE(IWAE):
             "z_log_var": lv1,
         }
 
-    def sample(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
-        """Ancestral samples: z2 ~ N(0, std^2 I), z1 ~ p(z1 | z2) (its noise scaled by std), x = decoder mean."""
+    def prior_draws(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
+        """Ancestral draws z1 (n, d1): z2 ~ N(0, std^2 I), z1 ~ p(z1 | z2) (its noise scaled by std)."""
         rng = np.random.default_rng(seed)
         z2 = rng.standard_normal((n, self.cfg.top_latent_dim)).astype("float32") * std
         pm1, plv1 = self._batched(lambda b: self.prior_top(b, training=False), z2, 512)
-        z1 = pm1 + np.exp(0.5 * plv1) * rng.standard_normal(pm1.shape).astype("float32") * std
-        return self.decode(z1)
+        return pm1 + np.exp(0.5 * plv1) * rng.standard_normal(pm1.shape).astype("float32") * std

@@ -60,14 +60,19 @@ def build_pixelcnn(grid: tuple[int, int], num_codes: int, filters: int = 64, lay
 
 
 def sample_codes(prior: keras.Model, n: int, grid: tuple[int, int], seed: int | None = None,
-                 temperature: float = 1.0) -> np.ndarray:
-    """n code grids (n, h, w) int32 drawn position by position in raster order (h*w forward passes)."""
+                 temperature: float = 1.0, batch_size: int = 512) -> np.ndarray:
+    """n code grids (n, h, w) int32 drawn position by position in raster order (h*w forward passes per batch of
+    `batch_size` grids: the network never runs on all n at once). The uniforms are drawn first, position by
+    position, so the codes do not depend on the batch size."""
     rng = np.random.default_rng(seed)
+    u = rng.random((grid[0] * grid[1], n))  # (positions, n): the draws of each position, in raster order
     codes = np.zeros((n, *grid), "int32")
-    for i in range(grid[0]):
-        for j in range(grid[1]):
-            logits = ops.convert_to_numpy(prior(codes, training=False))[:, i, j].astype("float64") / temperature
+    for b in range(0, n, batch_size):
+        c = codes[b : b + batch_size]  # (B, h, w) view, filled in place
+        for pos in range(grid[0] * grid[1]):
+            i, j = divmod(pos, grid[1])
+            logits = ops.convert_to_numpy(prior(c, training=False))[:, i, j].astype("float64") / temperature
             p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)  # (n, K)
-            codes[:, i, j] = (rng.random((n, 1)) > np.cumsum(p, axis=1)).sum(axis=1).clip(0, p.shape[1] - 1)
+            p /= p.sum(axis=1, keepdims=True)  # (B, K)
+            c[:, i, j] = (u[pos, b : b + batch_size, None] > np.cumsum(p, axis=1)).sum(axis=1).clip(0, p.shape[1] - 1)
     return codes

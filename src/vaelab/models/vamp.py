@@ -73,10 +73,10 @@ class VampVAE(IWAE):
         means, log_vars = self.pseudo_posteriors(training=training)
         return log_mixture_of_gaussians(z, means, log_vars)
 
-    def sample(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
-        """z ~ q(z | u_k) with k uniform over the pseudo-inputs (noise scaled by std); x = decoder mean."""
+    def prior_draws(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
+        """z ~ q(z | u_k) (n, D) with k uniform over the pseudo-inputs (noise scaled by std)."""
         rng = np.random.default_rng(seed)
         means, log_vars = (ops.convert_to_numpy(t) for t in self.pseudo_posteriors())
         idx = rng.integers(0, len(means), n)
         eps = rng.standard_normal((n, self.latent_dim)).astype("float32") * std
-        return self.decode(means[idx] + np.exp(0.5 * log_vars[idx]) * eps)
+        return means[idx] + np.exp(0.5 * log_vars[idx]) * eps

@@ -239,10 +239,13 @@ class VQVAE(TermsStep, BaseAutoencoder):
         codes = self.encode_codes(x, batch_size)
         return ops.convert_to_numpy(self.embed(codes)), None
 
-    def sample(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
-        """Code grids drawn from the PixelCNN prior (`std` is the sampling temperature), decoded."""
+    def prior_draws(self, n: int, std: float = 1.0, seed: int | None = None) -> np.ndarray:
+        """Code grids (n, h, w) drawn from the PixelCNN prior (`std` is the sampling temperature)."""
         if float(self.prior_epochs.numpy()) == 0:
             warnings.warn("vqvae: the PixelCNN prior has not been fitted, so samples are from a random prior; "
-                          "fit it with `vaelab fit-prior RUN_DIR --kind pixelcnn`", stacklevel=2)
-        codes = sample_codes(self.prior, n, self.grid, seed=seed, temperature=std)
+                          "fit it with `vaelab fit-prior RUN_DIR --kind pixelcnn`", stacklevel=3)
+        return sample_codes(self.prior, n, self.grid, seed=seed, temperature=std)
+
+    def decode_draws(self, codes) -> np.ndarray:
+        """Images of code grids (N, h, w)."""
         return self.decode(ops.convert_to_numpy(self.embed(codes)))

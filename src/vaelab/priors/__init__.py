@@ -25,8 +25,9 @@ from vaelab.priors.base import (
     load_prior,
     own_prior,
     resolve,
+    sample_batches,
     save_prior,
 )
 
 __all__ = ["PRIORS", "Prior", "decode_samples", "fit_prior", "fittable", "fitted_priors", "label", "load_prior",
-           "own_prior", "resolve", "save_prior"]
+           "own_prior", "resolve", "sample_batches", "save_prior"]

@@ -15,6 +15,7 @@ import io
 import json
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -227,10 +228,24 @@ def label(model, prior: Prior) -> str:
     return prior.describe() if prior.fitted else model.prior_label
 
 
-def decode_samples(model, prior: Prior, n: int, seed: int | None = None, std: float = 1.0) -> np.ndarray:
-    """n images (N, H, W, C) decoded from the prior's latent draws."""
+def _draws(model, prior: Prior, n: int, seed: int | None, std: float):
+    """(the n latent draws, the function decoding rows of them): small arrays, decoded when asked."""
     if n < 1:
         raise ValueError(f"-n: expected at least 1 image, received {n}")
     if not prior.fitted or prior.in_model:  # the model's own prior (N(0, I), a VampPrior, p(z1|z2), a PixelCNN)
-        return model.sample(n, std=std, seed=seed)
-    return model.decode(prior.sample(n, seed=seed, std=std))
+        return model.prior_draws(n, std=std, seed=seed), model.decode_draws
+    return prior.sample(n, seed=seed, std=std), model.decode
+
+
+def decode_samples(model, prior: Prior, n: int, seed: int | None = None, std: float = 1.0) -> np.ndarray:
+    """n images (N, H, W, C) decoded from the prior's latent draws."""
+    draws, decode = _draws(model, prior, n, seed, std)
+    return decode(draws)
+
+
+def sample_batches(model, prior: Prior, n: int, seed: int | None = None, std: float = 1.0,
+                   batch_size: int = 512) -> Iterator[np.ndarray]:
+    """The images of `decode_samples(model, prior, n, seed, std)` as (<= batch_size, H, W, C) batches, in order:
+    only the latent draws are held for all n, never the images."""
+    draws, decode = _draws(model, prior, n, seed, std)
+    return (decode(draws[i : i + batch_size]) for i in range(0, n, batch_size))
