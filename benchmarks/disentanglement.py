@@ -103,6 +103,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/disentanglement.json")
     p.add_argument("--docs", type=Path, default=ROOT / "docs/models.md")
     p.add_argument("--no-docs", action="store_true")
+    p.add_argument("--table-only", action="store_true",
+                   help="no training: the table (and docs) from the rows already in --json")
     args = p.parse_args(argv)
     models = args.models.split(",")
     for m in models:
@@ -113,19 +115,27 @@ def main(argv=None) -> int:
     from vaelab.precision import cpu_description
 
     load0, start = os.getloadavg(), time.perf_counter()
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:  # interleaved: every model once per seed, so load drifts hit all alike
-            rows += [run_one(m, seed, args, Path(tmp)) for m in models]
-    minutes = (time.perf_counter() - start) / 60
-    budget = (f"Procedural dSprites, {args.steps} steps of batch 64 per run, {args.points} points per score "
-              f"({args.batch} observations per beta-VAE/FactorVAE point), seeds {seeds}; mean ± std over seeds. "
-              f"{datetime.date.today().isoformat()}, {cpu_description()}, load {load0[0]:.2f} -> "
-              f"{os.getloadavg()[0]:.2f}, {minutes:.0f} min in all (`benchmarks/disentanglement.py`).")
+    rows: list[dict] = []
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+
+    def budget_line(done: float) -> str:
+        return (f"Procedural dSprites, {args.steps} steps of batch 64 per run, {args.points} points per score "
+                f"({args.batch} observations per beta-VAE/FactorVAE point), seeds {seeds}; mean ± std over seeds. "
+                f"{datetime.date.today().isoformat()}, {cpu_description()}, load {load0[0]:.2f} -> "
+                f"{os.getloadavg()[0]:.2f}, {done:.0f} min in all (`benchmarks/disentanglement.py`).")
+
+    if args.table_only:
+        saved = json.loads(args.json.read_text())
+        rows, budget = saved["rows"], saved["budget"]
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            for seed in seeds:  # interleaved: every model once per seed, so load drifts hit all alike
+                for m in models:
+                    rows.append(run_one(m, seed, args, Path(tmp)))
+                    budget = budget_line((time.perf_counter() - start) / 60)  # each row kept as it comes
+                    args.json.write_text(json.dumps({"budget": budget, "rows": rows}, indent=2) + "\n")
     text = table(rows, budget)
     print(text)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"budget": budget, "rows": rows}, indent=2) + "\n")
     if not args.no_docs:
         doc = args.docs.read_text()
         if START in doc and END in doc:

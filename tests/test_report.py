@@ -90,9 +90,10 @@ def test_plot_all_on_an_unconditional_run_draws_what_applies_and_says_what_it_sk
     out = tmp_path / "figs"
     assert main(["plot", str(vae_run.run_dir), "--what", "all", "--out", str(out), "-n", "4", "--grid", "3",
                  "--limit", "32"]) == 0
-    assert {p.stem for p in out.glob("*.png")} == set(FIGURES.names()) - {"conditional"}
+    assert {p.stem for p in out.glob("*.png")} == set(FIGURES.names()) - {"conditional", "traversals"}
     err = capsys.readouterr().err
     assert "skipped figure 'conditional' does not apply to this run: it needs a conditional model" in err
+    assert "skipped figure 'traversals' does not apply to this run: it needs a dataset with ground-truth factors" in err
 
 
 @pytest.mark.parametrize("what", [["conditional"], ["latent", "conditional"]])
