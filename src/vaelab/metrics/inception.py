@@ -400,8 +400,8 @@ def standard_scores(sample, data_cfg, n: int = 10_000, split: str = "test", seed
         data_cfg: the run's `DataConfig` (the reference images are its continuous, non-binarised pixels).
         n: generated images, and reference images (fewer when the split is smaller); 10,000 is the
             standard protocol; FID is biased upwards at smaller n, so compare only equal n.
-        folder: where both feature sets are spilled while they are scored (`FeatureStore`, 16 KiB per
-            generated and reference image, freed at the end; default: the system's temporary folder).
+        folder: where both feature sets are spilled while they are scored (`FeatureStore`: 8 KiB per
+            image, 16 KiB per sample for the two sets, freed at the end; default: the system's temporary folder).
             Memory is flat in n: images, features and distances are all held a batch or a block at a time.
     Returns:
         {"fid": None, "note": ...} when the `fid` extra is missing, else the scores plus what they
