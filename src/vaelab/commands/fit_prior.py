@@ -36,15 +36,12 @@ class FitPrior:
 
         if args.kind not in PRIORS:
             raise ValueError(f"--kind: unknown prior {args.kind!r}; choose from {fittable()}")
-        if not PRIORS.get(args.kind).fitted:
-            raise ValueError(f"--kind: {args.kind!r} is the model's own training prior and needs no fitting; "
-                             f"choose from {fittable()}")
-        options = {"components": args.components} if args.components is not None else {}
-        if PRIORS.get(args.kind).in_model:
-            options = {"epochs": args.epochs}
+        in_model = PRIORS.get(args.kind).in_model  # fit_prior refuses the model's own prior in one line
+        options = {"epochs": args.epochs} if in_model else (
+            {"components": args.components} if args.components is not None else {})
         path = fit_prior(args.run_dir, args.kind, limit=args.limit, seed=args.seed, checkpoint=args.checkpoint,
                          **options)
-        if PRIORS.get(args.kind).in_model:
+        if in_model:
             info = json.loads(path.read_text(encoding="utf-8"))
             print(f"{args.kind} prior fitted on {info['codes']} code grids, {info['epochs']} epochs in all; last epoch "
                   f"-log p(codes) {info['nll'][-1]:.2f} nats/grid; saved in model.keras ({path.name} says what)")
