@@ -158,7 +158,7 @@ def plot_latent_histograms(z, max_dims: int = 16, bins: int = 40) -> Figure:
         if j >= d:
             ax.set_visible(False)
             continue
-        ax.hist(z[:, j], bins=bins, density=True, color="C0", alpha=0.7)
+        ax.hist(z[:, j], bins=bins, density=True, color="C0", alpha=0.7, histtype="stepfilled")  # one patch, not 40
         ax.plot(grid, np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi), "r-", lw=1, label="N(0,1)")
         ax.set_title(f"z[{j}]  mean {z[:, j].mean():.2f}  std {z[:, j].std():.2f}", fontsize=8)
         ax.tick_params(labelsize=7)
