@@ -50,7 +50,7 @@ def data(n: int, seed: int = 0):
 # ------------------------------------------------------------------------------------------- contenders
 def setup_vaelab(jit: str = "auto", strategy: str = "train_step", autotune: str = "auto",
                  precision: str = "float32"):
-    """vaelab's default path: build_model + compile_for_training (as `train.fit`) on its tf.data pipeline.
+    """vaelab's default path: build_model + prepare_training (as `train.fit`) on its tf.data pipeline.
 
     `autotune`: `data.autotune` (auto = off on CPU-only machines: with the tf.data autotuner on, this
     2-core machine's steps snap to multiples of ~64 ms, 70 ms of compute -> 128 ms).
@@ -77,7 +77,7 @@ def setup_vaelab(jit: str = "auto", strategy: str = "train_step", autotune: str 
     print(f"vaelab precision {precision}: {chosen.describe()}", file=sys.stderr, flush=True)
     with precisions.policy(chosen.precision):
         model = build_model(cfg, IMAGE)
-    model.compile_for_training(make_optimizer(cfg, 10_000), resolve_jit(jit))
+    model.prepare_training(make_optimizer(cfg, 10_000), resolve_jit(jit))
     ds = make_dataset(split, cfg.data, BATCH, training=True, drop_remainder=True).repeat()
     ds = ds.map(lambda x: (x, model.targets(x)))
     return lambda steps: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)

@@ -148,9 +148,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if meta is None:
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
-            # The variables the first training step would build it with (`optimized_variables`: a family may leave
-            # a later stage out):
-            # the backup's optimizer state is restored slot by slot, so the lists must match.
+            # (`prepare_training` has built it already.) The variables the first training step would build it with
+            # (`optimized_variables`: a family may leave a later stage out): the backup's optimizer state is
+            # restored slot by slot, so the lists must match.
             self.model.optimizer.build(getattr(self.model, "optimized_variables", self.model.trainable_variables))
         self.model.load_weights(os.path.join(self.backup_dir, meta["weights"]))
         self.model._initial_epoch = meta["epoch"]

@@ -83,7 +83,7 @@ def compare_strategies(cfg: RunConfig, steps: int = 20, strategies: list[str] | 
         else:
             for var, ref in zip(model.trainable_weights, reference_weights, strict=True):
                 var.assign(ref)
-        model.compile_for_training(make_optimizer(run_cfg, steps), resolve_jit(cfg.train.jit_compile))
+        model.prepare_training(make_optimizer(run_cfg, steps), resolve_jit(cfg.train.jit_compile))
         grads = _gradients(model, batches[0])
         if reference_grads is None:
             reference_grads = grads

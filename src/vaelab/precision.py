@@ -229,7 +229,7 @@ def measure(cfg, image_shape, label_names=None, attributes=False, n_train=None, 
                                         attributes=attributes)
                     optimizer = keras.optimizers.get({"class_name": cfg.train.optimizer,
                                                       "config": {"learning_rate": cfg.train.learning_rate}})
-                    model.compile_for_training(optimizer, jit_compile)
+                    model.prepare_training(optimizer, jit_compile)
                 pair = model.training_pair(x, labels) if model.needs_labels else model.training_pair(x)
                 model.train_on_batch(*pair)  # traces the step (not timed)
             except Exception as e:  # a mixed policy that cannot train this model is not a candidate

@@ -153,10 +153,7 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
     with strategy.scope(), precision.policy(verdict.precision):
         model = build_model(cfg, train_split.image_shape, n_train=len(train_split),
                             label_names=train_split.label_names, attributes=train_split.is_attributes)
-        model.compile_for_training(make_optimizer(cfg, steps * cfg.train.epochs), resolve_jit(cfg.train.jit_compile))
-        # Built here, not by the first step: a step that creates the optimizer's variables inside its trace is
-        # traced twice by TensorFlow (~2 s more before the first epoch of the CelebA net, docs/speed.md).
-        model.optimizer.build(model.optimized_variables)
+        model.prepare_training(make_optimizer(cfg, steps * cfg.train.epochs), resolve_jit(cfg.train.jit_compile))
 
     labels = model.needs_labels  # elements (images, labels), turned into ((x, c), x) by the model
     train_ds = make_epochs(train_split, cfg.data, batch, cfg.train.seed, first_epoch, cfg.train.epochs, steps,

@@ -151,6 +151,13 @@ class BaseAutoencoder(keras.Model):
         """The (inputs, targets) element `fit` trains on for images x (and labels, when `needs_labels`)."""
         return x, self.targets(x)
 
+    def prepare_training(self, optimizer, jit_compile=False) -> None:
+        """Compiles for training and builds `optimizer` over `optimized_variables` now: a first step that
+        creates the optimizer's variables inside its trace is traced twice by TensorFlow (~2 s more before the
+        first step of the CelebA net on 2 cores; docs/speed.md)."""
+        self.compile_for_training(optimizer, jit_compile)
+        self.optimizer.build(self.optimized_variables)
+
     def compile_for_training(self, optimizer, jit_compile=False):
         self.compile(
             optimizer=optimizer,
