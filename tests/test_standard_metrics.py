@@ -281,8 +281,9 @@ def test_the_matrix_resize_is_the_torch_resize(shape):
     np.testing.assert_allclose(inception.prepare(u8), reference.numpy(), rtol=0, atol=2e-5)
 
 
-# Run in a process of its own: destroying an OpenVINO compiled model (the cache reset below) once hung for good
-# in ~CPUStreamsExecutor inside a pytest-xdist worker; in a child process a hang is a timeout, not a stuck suite.
+# Each check runs in a process of its own, and no compiled OpenVINO model is ever destroyed inside one (no cache
+# reset): destroying one hung for good in ~CPUStreamsExecutor (std::thread::join), seen twice with one TF/OMP
+# thread per process (pytest-xdist workers); a later process reading the cache is the real case anyway.
 OPENVINO_CHECK = """
 import sys, warnings
 from pathlib import Path
@@ -292,38 +293,42 @@ from vaelab.metrics import inception
 
 digits = load_digits().images[:6, :, :, None] / 16.0  # (6, 8, 8, 1) in [0, 1]
 blobs = np.random.default_rng(2).random((4, 28, 28, 1)) ** 3
-for images in (digits, blobs):
-    reference = inception.features(images, runtime_name="torch")
-    fast = inception.features(images, runtime_name="openvino")
-    assert np.abs(fast - reference).max() <= 1e-5 * np.abs(reference).max(), "features differ"
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for images in (digits, blobs)[: int(sys.argv[2])]:
+        reference = inception.features(images, runtime_name="torch")
+        fast = inception.features(images, runtime_name="openvino")
+        assert np.abs(fast - reference).max() <= 1e-5 * np.abs(reference).max(), "features differ"
 xml = inception._converted_path()
 assert xml.is_file() and xml.with_suffix(".bin").is_file(), "no converted network in the cache"
 assert not list(Path(sys.argv[1]).rglob("*.tmp*")), "a temporary file was left in the cache"
-# a later process reads the cached network; a damaged one is converted again with one warning
-inception.openvino_network.cache_clear()
-xml.write_text("<not ir")
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    again = inception.features(digits, runtime_name="openvino")
-assert any("damaged converted network" in str(w.message) for w in caught), [str(w.message) for w in caught]
-np.testing.assert_allclose(again, inception.features(digits, runtime_name="torch"), rtol=0,
-                           atol=1e-5 * float(np.abs(again).max()))
+print("warned:", any("damaged converted network" in str(w.message) for w in caught))
 print("ok")
 """
+
+
+def _openvino_check(cache, image_sets: int) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", OPENVINO_CHECK, str(cache), str(image_sets)],
+                          env={**os.environ, "VAELAB_CACHE_DIR": str(cache)}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+    return done.stdout
 
 
 @pytest.mark.slow
 def test_openvino_features_equal_the_torch_reference_and_the_conversion_is_cached(tmp_path):
     """The fast runtime runs the same weights: features within 1e-5 relative of the torch path, on real
-    handwritten digits (scikit-learn's) and on 28x28 images; converted once, then read from the cache."""
-    import subprocess
-    import sys
-
+    handwritten digits (scikit-learn's) and on 28x28 images; converted once, then read from the cache by a later
+    process; a damaged cached network is converted again with one warning."""
     _require_extra("openvino")
-    env = {**os.environ, "VAELAB_CACHE_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", OPENVINO_CHECK, str(tmp_path)], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+    assert "warned: False" in _openvino_check(tmp_path, 2)  # converts, writes the cache
+    (xml,) = tmp_path.rglob("inception-*.xml")
+    xml.write_text("<not ir")
+    assert "warned: True" in _openvino_check(tmp_path, 1)  # a later process: damaged -> converted again
+    assert xml.read_text().startswith("<?xml")
 
 
 def test_the_runtime_is_chosen_by_the_environment(monkeypatch):
