@@ -7,9 +7,10 @@ uvicorn's own limits are used as they are: `timeout_keep_alive` closes idle keep
 - a deadline for a request's head (`head_timeout`, from the connection's start or the request's first byte)
   and one for the whole request (`request_timeout`): a client that sends its headers or body byte by byte is
   closed;
-- a cap on open connections, overall and per client address (loopback included). At the cap the connection
-  that has waited longest for its request head (a slow client, or an idle keep-alive one) is closed to make
-  room; a new connection is refused only when every open one is busy with a request. A normal request, whose
+- a cap on open connections, overall and per client address (loopback included). At the cap a connection
+  that has sent part of a request head (a slow client) is closed to make room, the one waiting longest first,
+  then one waiting for its head with nothing sent yet (an idle keep-alive one); a just-connected client whose
+  request is not read yet is thus not dropped for a slow one (seen under CPU load before); a new connection is refused only when every open one is busy with a request. A normal request, whose
   head arrives in one packet, is therefore served at once however many slow clients reconnect;
 - the documented head limit enforced on every request (`MAX_HEAD_BYTES`, answered with 431), also when the
   whole head arrives in one packet (h11's limit applies only to a head still incomplete).
@@ -60,7 +61,9 @@ class _BoundedH11(H11Protocol):
                                     len(self.connections) - 1)
                 transport.close()
                 return
-            min(idle, key=lambda c: c._waiting_since).transport.close()  # the one waiting longest
+            # a connection that sent part of a head first (slowloris' signature), then the one waiting longest: a
+            # client that has just connected, its request not read yet, is not dropped for slow ones
+            min(idle, key=lambda c: (not c._head, c._waiting_since)).transport.close()
         self._arm(self.head_timeout)
 
     def _evictable(self) -> bool:
