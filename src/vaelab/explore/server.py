@@ -10,8 +10,9 @@ uvicorn's own limits are used as they are: `timeout_keep_alive` closes idle keep
 - a cap on open connections, overall and per client address (loopback included). At the cap a connection
   that has sent part of a request head (a slow client) is closed to make room, the one waiting longest first,
   then one waiting for its head with nothing sent yet (an idle keep-alive one); a just-connected client whose
-  request is not read yet is thus not dropped for a slow one (seen under CPU load before); a new connection is refused only when every open one is busy with a request. A normal request, whose
-  head arrives in one packet, is therefore served at once however many slow clients reconnect;
+  request is not read yet is thus not dropped for a slow one (seen under CPU load before); a new connection is
+  refused only when every open one is busy with a request. A normal request, whose head arrives in one packet,
+  is therefore served at once however many slow clients reconnect;
 - the documented head limit enforced on every request (`MAX_HEAD_BYTES`, answered with 431), also when the
   whole head arrives in one packet (h11's limit applies only to a head still incomplete).
 """
