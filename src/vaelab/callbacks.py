@@ -147,11 +147,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         meta = self.read_metadata(self.backup_dir)
         if meta is None:
             return
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            # (`prepare_training` has built it already.) The variables the first training step would build it with
-            # (`optimized_variables`: a family may leave a later stage out): the backup's optimizer state is
-            # restored slot by slot, so the lists must match.
-            self.model.optimizer.build(getattr(self.model, "optimized_variables", self.model.trainable_variables))
+        # The backup's optimizer state is restored slot by slot into the optimizer that `prepare_training` built
+        # over `optimized_variables` before `fit`, the variables the uninterrupted run's steps update.
         self.model.load_weights(os.path.join(self.backup_dir, meta["weights"]))
         self.model._initial_epoch = meta["epoch"]
 
