@@ -2,15 +2,16 @@
 
     python benchmarks/epoch_overhead.py --data-dir $VAELAB_DATA_DIR --train-limit 20000
 
-The vaelab worker trains the recipe's net (time_to_quality.py's `vaelab_recipe`: conv 32/64, Dense 16, z = 2,
-train.precision=float32) on Fashion-MNIST for --epochs epochs exactly as a user would: `fit` with its default
-callbacks, validation on the test split, checkpoints, TensorBoard, history. One extra callback (`EpochProfiler`,
-passed through fit's `extra_callbacks`) wraps Keras' callback list and every callback's hooks, and records per
-epoch: wall time, time inside train steps (on_train_batch_begin -> on_train_batch_end, the first step apart: it
-traces the graph), pipeline start (on_epoch_begin -> first batch), validation (on_test_begin -> on_test_end),
-each callback's own time in its hooks, Keras' dispatch of the logs, and the rest. The recipe worker trains
-time_to_quality.py's `keras_recipe` model (imported) on the same images with `fit(x, batch_size=128)` and times
-its epochs. Workers run in their own processes, alternating (recipe, vaelab, recipe, ...), one at a time.
+The vaelab worker trains the recipe's net (time_to_quality.py's `vaelab_recipe`: conv 32/64, Dense 16, z = 2;
+train.precision from --precision, default auto as a user runs it) on Fashion-MNIST for --epochs epochs exactly as
+a user would: `fit` with its default callbacks, validation on the test split, checkpoints, TensorBoard, history.
+One extra callback (`EpochProfiler`, passed through fit's `extra_callbacks`) wraps Keras' callback list and every
+callback's hooks, and records per epoch: wall time, time inside train steps (on_train_batch_begin ->
+on_train_batch_end, the first step apart: it traces the graph), pipeline start (on_epoch_begin -> first batch),
+validation (on_test_begin -> on_test_end), each callback's own time in its hooks, Keras' dispatch of the logs, and
+the rest. The recipe worker trains time_to_quality.py's `keras_recipe` model (imported) on the same images with
+`fit(x, batch_size=128)` and times its epochs. Workers run in their own processes, alternating (recipe, vaelab,
+recipe, ...), one at a time.
 
 Prints the CPU, the load average before and after, one breakdown table per vaelab epoch (seconds and % of the
 epoch), the epoch ratio vaelab / recipe, and a JSON line.
@@ -191,7 +192,7 @@ def vaelab_worker(args) -> dict:
         "data": {"name": "fashion_mnist", "data_dir": args.data_dir, "train_limit": args.train_limit},
         "model": {"filters": [32, 64], "kernel_sizes": [3, 3], "strides": [2, 2], "extra_dense": 16,
                   "latent_dim": 2, "likelihood": "bernoulli"},
-        "train": {"epochs": args.epochs, "batch_size": 128, "seed": args.seed, "precision": "float32",
+        "train": {"epochs": args.epochs, "batch_size": 128, "seed": args.seed, "precision": args.precision,
                   "output_dir": out, "overwrite": True, "verbose": args.verbose},
     }
     t = time.perf_counter()
@@ -199,6 +200,7 @@ def vaelab_worker(args) -> dict:
     fit_seconds = time.perf_counter() - t
     files = sorted(str(p.relative_to(result.run_dir)) for p in result.run_dir.rglob("*") if p.is_file())
     return {"fit_seconds": fit_seconds, "epochs": profiler.breakdown(),
+            "precision": result.model.encoder.dtype_policy.name,
             "outside_epochs": dict(profiler.train_begin_end), "files": files}
 
 
@@ -225,7 +227,7 @@ def recipe_worker(args) -> dict:
 
 def run_worker(name: str, args) -> dict:
     cmd = [sys.executable, __file__, "--worker", name, "--epochs", str(args.epochs), "--seed", str(args.seed),
-           "--verbose", str(args.verbose)]
+           "--verbose", str(args.verbose), "--precision", args.precision]
     cmd += ["--data-dir", args.data_dir] if args.data_dir else []
     cmd += ["--train-limit", str(args.train_limit)] if args.train_limit else []
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -259,6 +261,9 @@ def main() -> int:
     p.add_argument("--only", choices=["vaelab", "recipe"], default=None, help="run one side only")
     p.add_argument("--verbose", type=int, default=1, help="train.verbose of the vaelab run (default 1, as a user)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="auto",
+                   help="train.precision of the vaelab run (default auto, as a user runs it: measured per machine "
+                        "and model, cached; float32 pins the recipe's own precision)")
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -280,7 +285,8 @@ def main() -> int:
                 for e in res["epochs"]:
                     print_table(e)
                 outside = res["fit_seconds"] - sum(e["wall"] for e in res["epochs"])
-                print(f"vaelab fit(): {res['fit_seconds']:.2f} s, of which {outside:.2f} s outside the epochs "
+                print(f"vaelab fit() (precision {res['precision']}): {res['fit_seconds']:.2f} s, of which "
+                      f"{outside:.2f} s outside the epochs "
                       f"(build, run directory, on_train_begin/end, final save); callbacks' time outside epochs: "
                       + ", ".join(f"{k} {v:.3f}" for k, v in res["outside_epochs"].items() if v >= 0.001))
             else:

@@ -33,16 +33,23 @@ T_START = time.time()  # before the heavy imports: a worker's clock starts at it
 
 VAELAB_CONTENDERS = {
     # name: (config overrides on the recipe's net in vaelab, what it is)
-    "vaelab_recipe": ({}, "the recipe's net and settings (z = 2), float32: the control"),
+    "vaelab_recipe": ({"train": {"precision": "float32"}},
+                      "the recipe's net and settings (z = 2), float32: the control"),
     "vaelab_bf16": ({"model": {"latent_dim": 16, "extra_dense": 0}, "train": {"precision": "mixed_bfloat16"}},
                     "conv 32/64 trunk without the Dense-16 bottleneck, z = 16, mixed_bfloat16"),
-    "vaelab_fp32": ({"model": {"latent_dim": 16, "extra_dense": 0}},
+    "vaelab_fp32": ({"model": {"latent_dim": 16, "extra_dense": 0}, "train": {"precision": "float32"}},
                     "conv 32/64 trunk without the Dense-16 bottleneck, z = 16, float32"),
     "vaelab_dense_bf16": ({"model": {"architecture": "dense", "hidden_units": [512, 256], "extra_dense": 0,
                                      "latent_dim": 16}, "train": {"precision": "mixed_bfloat16"}},
                           "dense 784-512-256-z16 preset, mixed_bfloat16"),
     "vaelab_dense_fp32": ({"model": {"architecture": "dense", "hidden_units": [512, 256], "extra_dense": 0,
-                                     "latent_dim": 16}}, "dense 784-512-256-z16 preset, float32"),
+                                     "latent_dim": 16}, "train": {"precision": "float32"}},
+                          "dense 784-512-256-z16 preset, float32"),
+    # the recipe's latent size (z = 2, what users plot), vaelab's default precision (auto: measured per machine)
+    "vaelab_dense_z2": ({"model": {"architecture": "dense", "hidden_units": [512, 256], "extra_dense": 0},
+                         "train": {"precision": "auto"}}, "dense 784-512-256, z = 2, train.precision=auto"),
+    "vaelab_conv_z2": ({"model": {"extra_dense": 0}, "train": {"precision": "auto"}},
+                       "the recipe's conv 32/64 trunk without its Dense-16 bottleneck, z = 2, train.precision=auto"),
 }
 
 
