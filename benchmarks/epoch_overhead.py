@@ -184,6 +184,7 @@ def make_profiler():
 
 def vaelab_worker(args) -> dict:
     from vaelab.config import RunConfig
+    from vaelab.runs import read_environment
     from vaelab.train import fit
 
     profiler = make_profiler()()
@@ -200,7 +201,7 @@ def vaelab_worker(args) -> dict:
     fit_seconds = time.perf_counter() - t
     files = sorted(str(p.relative_to(result.run_dir)) for p in result.run_dir.rglob("*") if p.is_file())
     return {"fit_seconds": fit_seconds, "epochs": profiler.breakdown(),
-            "precision": result.model.encoder.dtype_policy.name,
+            "precision": read_environment(result.run_dir).get("precision"),  # what the run recorded
             "outside_epochs": dict(profiler.train_begin_end), "files": files}
 
 
