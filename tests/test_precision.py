@@ -47,13 +47,26 @@ def test_auto_measures_once_then_reuses_the_cached_verdict(tmp_path, bf16_machin
     again = precision.resolve(cfg, (16, 16, 1), measure_fn=fake({"float32": 1.0, "mixed_bfloat16": 9.0}))
     assert (again.precision, again.source) == ("mixed_bfloat16", "cached") and len(calls) == 1
     assert again.ms_per_step == {"float32": 10.0, "mixed_bfloat16": 6.0}
-    # the verdict is per model architecture: a dense model is measured on its own
+    # the verdict is per workload: another architecture, image shape or batch size is measured on its own
     dense = tiny_config(tmp_path, train={"precision": "auto"}, model={"architecture": "dense"})
     assert precision.resolve(dense, (16, 16, 1), measure_fn=fake({"float32": 5.0, "mixed_bfloat16": 8.0})
                              ).precision == "float32"
-    assert len(calls) == 2
+    assert precision.resolve(cfg, (8, 8, 1), measure_fn=fake({"float32": 5.0, "mixed_bfloat16": 8.0})
+                             ).precision == "float32"
+    bigger_batch = tiny_config(tmp_path, train={"precision": "auto", "batch_size": 2 * cfg.train.batch_size})
+    assert precision.resolve(bigger_batch, (16, 16, 1), measure_fn=fake({"float32": 5.0, "mixed_bfloat16": 8.0})
+                             ).precision == "float32"
+    assert calls[1:] == [(tuple(BOTH), (16, 16, 1)), (tuple(BOTH), (8, 8, 1)), (tuple(BOTH), (16, 16, 1))]
+    # ... and the first one's verdict still stands
+    assert precision.resolve(cfg, (16, 16, 1), measure_fn=fake({"float32": 1.0, "mixed_bfloat16": 9.0})
+                             ).precision == "mixed_bfloat16" and len(calls) == 4
     saved = json.loads(precision.cache_path().read_text())["verdicts"]
-    assert sorted(v["precision"] for v in saved.values()) == ["float32", "mixed_bfloat16"]
+    assert sorted(v["precision"] for v in saved.values()) == ["float32"] * 3 + ["mixed_bfloat16"]
+    assert {k.rsplit("|", 1)[-1] for k in saved} == {
+        f"conv models on 16x16x1 images, batch {cfg.train.batch_size}",
+        f"dense models on 16x16x1 images, batch {cfg.train.batch_size}",
+        f"conv models on 8x8x1 images, batch {cfg.train.batch_size}",
+        f"conv models on 16x16x1 images, batch {2 * cfg.train.batch_size}"}
 
 
 def test_an_explicit_precision_is_never_probed(tmp_path, bf16_machine):
@@ -102,7 +115,9 @@ def test_fit_trains_in_the_measured_precision_and_a_resume_keeps_it(tmp_path, bf
     assert env["precision"] == "mixed_bfloat16" and "measured" in env["precision_decision"]
     assert keras.config.dtype_policy().name == "float32"
     # the cached verdict changes (say, measured again); the resumed run still trains in what it started in
-    precision.write_cache(precision.machine_key("conv"), precision.Verdict("float32", "measured"))
+    key = precision.machine_key(precision.workload("conv", (16, 16, 1), cfg.train.batch_size))
+    assert key in json.loads(precision.cache_path().read_text())["verdicts"]
+    precision.write_cache(key, precision.Verdict("float32", "measured"))
     resumed = fit(cfg, resume=run_dir)
     assert json.loads((run_dir / "env.json").read_text())["precision"] == "mixed_bfloat16"
     assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in resumed.model.encoder.layers)
@@ -112,12 +127,16 @@ def test_fit_trains_in_the_measured_precision_and_a_resume_keeps_it(tmp_path, bf
 def test_env_shows_the_verdict(tmp_path, bf16_machine, capsys):
     assert main(["env"]) == 0
     assert "not measured on this machine yet" in capsys.readouterr().out
-    precision.write_cache(precision.machine_key("conv"),
+    precision.write_cache(precision.machine_key("conv"),  # an older vaelab's key (no workload): not shown
+                          precision.Verdict("mixed_bfloat16", "measured", {"float32": 8.0, "mixed_bfloat16": 6.0}))
+    precision.write_cache(precision.machine_key(precision.workload("conv", (28, 28, 1), 128)),
                           precision.Verdict("float32", "measured", {"float32": 8.0, "mixed_bfloat16": 10.0},
                                             measured="2026-12-03"))
     assert main(["env"]) == 0
     out = capsys.readouterr().out
-    assert "train.precision=auto trains conv models in: float32 (cached, measured 2026-12-03" in out
+    assert ("train.precision=auto for conv models on 28x28x1 images, batch 128: float32 (cached, measured "
+            "2026-12-03") in out
+    assert "1.33x" not in out and out.count("train.precision=auto for ") == 1
     assert "mixed_bfloat16 0.80x float32's speed" in out
 
 
@@ -141,11 +160,11 @@ def test_the_real_probe_times_both_and_leaves_names_and_seeds_as_they_were(tmp_p
 
 def test_a_cached_verdict_with_fields_from_a_newer_version_still_loads(tmp_path, bf16_machine):
     calls, fake = bf16_machine
-    key = precision.machine_key("conv")
+    cfg = tiny_config(tmp_path, train={"precision": "auto"})
+    key = precision.machine_key(precision.workload("conv", (16, 16, 1), cfg.train.batch_size))
     precision.cache_path().parent.mkdir(parents=True)
     precision.cache_path().write_text(json.dumps({"version": 2, "verdicts": {
         key: {"precision": "mixed_bfloat16", "ms_per_step": {"float32": 9.0, "mixed_bfloat16": 6.0},
               "energy_joules": 3.5}}}))
-    verdict = precision.resolve(tiny_config(tmp_path, train={"precision": "auto"}), (16, 16, 1),
-                                measure_fn=fake({"float32": 1.0, "mixed_bfloat16": 9.0}))
+    verdict = precision.resolve(cfg, (16, 16, 1), measure_fn=fake({"float32": 1.0, "mixed_bfloat16": 9.0}))
     assert (verdict.precision, verdict.source) == ("mixed_bfloat16", "cached") and calls == []

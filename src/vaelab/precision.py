@@ -5,7 +5,12 @@ AVX512-BF16 but no AMX. So on first use on a machine `auto` times a few training
 in each candidate precision, interleaved, keeps the faster, and caches the verdict with the measured times in
 `$VAELAB_CACHE_DIR/precision.json`, keyed by what the verdict depends on:
 
-    machine_key = CPU model | CPU architecture | TensorFlow and vaelab versions | accelerator | model architecture
+    machine_key = CPU model | CPU architecture | TensorFlow and vaelab versions | accelerator | workload
+    workload    = model architecture, image shape and batch size ("conv models on 28x28x1 images, batch 128")
+
+The workload is in the key because the verdict depends on it: on one AVX512-BF16 CPU float32 won for a conv net
+on 8x8 digits at batch 64 while mixed bf16 was 1.20x faster for the same architecture on 28x28 images at batch
+128. So `vaelab demo` on the digits does not decide how a Fashion-MNIST run trains.
 
 Candidates: float32 always; mixed_bfloat16 on a CPU that lists bf16 units (amx_bf16 / avx512_bf16) or a GPU
 with bf16 units (compute capability >= 8.0). A mixed policy must be at least `MARGIN` faster to be chosen:
@@ -108,8 +113,13 @@ def candidates() -> list[str]:
     return ["float32", "mixed_bfloat16"] if bf16 else ["float32"]
 
 
-def machine_key(architecture: str) -> str:
-    """CPU model | CPU architecture | TensorFlow and vaelab versions | accelerator | model architecture."""
+def workload(architecture: str, image_shape, batch_size: int) -> str:
+    """What a verdict was measured on: "conv models on 28x28x1 images, batch 128"."""
+    return f"{architecture} models on {'x'.join(str(int(d)) for d in image_shape)} images, batch {int(batch_size)}"
+
+
+def machine_key(what: str) -> str:
+    """CPU model | CPU architecture | TensorFlow and vaelab versions | accelerator | `what` (a `workload`)."""
     import tensorflow as tf
 
     cpu = _cpuinfo().get("model name") or platform.processor() or "unknown CPU"
@@ -117,7 +127,7 @@ def machine_key(architecture: str) -> str:
     device = ",".join(g.get("device_name", "GPU") for g in gpus) if gpus else "cpu"
     from vaelab import __version__
 
-    return f"{cpu}|{platform.machine()}|tf {tf.__version__}|vaelab {__version__}|{device}|{architecture}"
+    return f"{cpu}|{platform.machine()}|tf {tf.__version__}|vaelab {__version__}|{device}|{what}"
 
 
 def decide(ms_per_step: dict[str, float], margin: float = MARGIN) -> str:
@@ -170,9 +180,10 @@ def write_cache(key: str, verdict: Verdict) -> None:
 
 
 def cached_verdicts() -> dict[str, Verdict]:
-    """Every verdict cached for this machine's hardware and TensorFlow (any model architecture)."""
+    """{workload: verdict} for every verdict cached for this machine's hardware and TensorFlow."""
     prefix = machine_key("").rstrip("|")
-    return {k.rsplit("|", 1)[-1]: _cached(k, v) for k, v in read_cache().items() if k.rsplit("|", 1)[0] == prefix}
+    return {k.rsplit("|", 1)[-1]: _cached(k, v) for k, v in read_cache().items()
+            if k.rsplit("|", 1)[0] == prefix and " models on " in k.rsplit("|", 1)[-1]}  # not an older key's
 
 
 def _cached(key: str, fields: dict) -> Verdict:
@@ -281,7 +292,8 @@ def resolve(cfg, image_shape=None, label_names=None, attributes=False, n_train=N
     """The precision `cfg.train.precision` trains in here, with where the decision came from.
 
     `auto` on a machine with only one candidate is float32 without measuring; otherwise a cached verdict for
-    this machine and model architecture, else a measurement (`measure_fn`, default `measure`) that is cached.
+    this machine and workload (architecture, image shape, batch size), else a measurement (`measure_fn`,
+    default `measure`) that is cached.
     Distributed runs (`train.distribute` other than none) do not probe: every worker must train in the same
     precision, so `auto` is float32 there unless the user sets one.
     """
@@ -293,12 +305,12 @@ def resolve(cfg, image_shape=None, label_names=None, attributes=False, n_train=N
         return Verdict("float32", "rule", note="no bf16 units on this machine")
     if cfg.train.distribute != "none":
         return Verdict("float32", "rule", note="distributed runs train in float32 unless train.precision is set")
-    key = machine_key(cfg.model.architecture)
+    if image_shape is None:
+        return Verdict("float32", "rule", note="not measured yet: the first training on this machine measures")
+    key = machine_key(workload(cfg.model.architecture, image_shape, cfg.train.batch_size))
     hit = read_cache().get(key)
     if hit is not None:
         return _cached(key, hit)
-    if image_shape is None:
-        return Verdict("float32", "rule", note="not measured yet: the first training on this machine measures")
     ms = (measure_fn or measure)(cfg, image_shape, label_names=label_names, attributes=attributes,
                                  n_train=n_train, jit_compile=jit_compile, names=names)
     verdict = Verdict(decide(ms), "measured", {k: round(v, 3) for k, v in ms.items()}, key,

@@ -30,8 +30,8 @@ class Env:
         elif not verdicts:
             print("train.precision=auto trains in: not measured on this machine yet (the first training times "
                   f"a few steps in each candidate and caches the faster in {precision.cache_path()})")
-        for architecture, verdict in sorted(verdicts.items()):
-            print(f"train.precision=auto trains {architecture} models in: {verdict.describe()}")
+        for what, verdict in sorted(verdicts.items()):
+            print(f"train.precision=auto for {what}: {verdict.describe()}")
         if verdicts:
             print(f"precision verdicts cached in: {precision.cache_path()} (delete it to measure again)")
         return 0
