@@ -113,9 +113,13 @@ def candidates() -> list[str]:
     return ["float32", "mixed_bfloat16"] if bf16 else ["float32"]
 
 
+WORKLOAD_MARK = " models on "  # in every `workload`; a key's last field without it is an older version's
+
+
 def workload(architecture: str, image_shape, batch_size: int) -> str:
     """What a verdict was measured on: "conv models on 28x28x1 images, batch 128"."""
-    return f"{architecture} models on {'x'.join(str(int(d)) for d in image_shape)} images, batch {int(batch_size)}"
+    shape = "x".join(str(int(d)) for d in image_shape)
+    return f"{architecture}{WORKLOAD_MARK}{shape} images, batch {int(batch_size)}"
 
 
 def machine_key(what: str) -> str:
@@ -182,8 +186,12 @@ def write_cache(key: str, verdict: Verdict) -> None:
 def cached_verdicts() -> dict[str, Verdict]:
     """{workload: verdict} for every verdict cached for this machine's hardware and TensorFlow."""
     prefix = machine_key("").rstrip("|")
-    return {k.rsplit("|", 1)[-1]: _cached(k, v) for k, v in read_cache().items()
-            if k.rsplit("|", 1)[0] == prefix and " models on " in k.rsplit("|", 1)[-1]}  # not an older key's
+    verdicts = {}
+    for key, fields in read_cache().items():
+        machine, _, what = key.rpartition("|")
+        if machine == prefix and WORKLOAD_MARK in what:
+            verdicts[what] = _cached(key, fields)
+    return verdicts
 
 
 def _cached(key: str, fields: dict) -> Verdict:
