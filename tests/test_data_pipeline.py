@@ -19,7 +19,8 @@ from data_support import (
 from vaelab.config import RunConfig
 from vaelab.data import checksums, describe_datasets, format_datasets, load_split, make_dataset
 from vaelab.data.checksums import ChecksumError
-from vaelab.data.pipeline import make_epochs
+from vaelab.data.base import Split
+from vaelab.data.pipeline import load_validation_split, make_epochs
 
 LABELS = "t10k-labels-idx1-ubyte.gz"
 
@@ -169,3 +170,23 @@ def test_training_pipeline_does_not_grow_with_epochs(isolated, tmp_path, source)
         firsts.append(next(iter(ds)).numpy())
     assert abs(graphs[1] - graphs[0]) < 64, graphs  # only the constant epoch count differs
     np.testing.assert_array_equal(firsts[0], firsts[1])
+
+
+def test_spread_picks_evenly_spaced_examples_and_keeps_them_aligned():
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * np.ones((1, 2, 2, 1), np.uint8)  # image i is all i
+    s = Split(image_shape=(2, 2, 1), images=images, labels=np.arange(10) + 100)
+    picked = s.spread(4)
+    assert picked.images[:, 0, 0, 0].tolist() == [0, 3, 6, 9] and picked.labels.tolist() == [100, 103, 106, 109]
+    assert s.spread(None) is s and s.spread(10) is s and s.spread(1).labels.tolist() == [100]
+    streamed = Split(image_shape=(2, 2, 1), files=[f"{i}.png" for i in range(7)], decode=lambda k: k)
+    assert streamed.spread(3).files == ["0.png", "3.png", "6.png"]  # a list stays a list
+
+
+def test_validation_split_is_the_spread_test_split(isolated, tmp_path):
+    write_mnist(tmp_path)
+    test = load_split(cfg("mnist", tmp_path), "test")
+    val = load_validation_split(cfg("mnist", tmp_path, validation_images=3))
+    at = np.linspace(0, len(test) - 1, 3).round().astype(int)
+    np.testing.assert_array_equal(val.images, test.images[at])
+    np.testing.assert_array_equal(val.labels, test.labels[at])
+    assert len(load_validation_split(cfg("mnist", tmp_path, validation_images=None))) == len(test)

@@ -275,3 +275,61 @@ def test_mixed_bfloat16_trains_with_float32_heads_and_output(tmp_path, strategy)
 def test_validation_off_history_has_no_val_values(tmp_path):
     result = fit(tiny_config(tmp_path, data={"validation": False}, train={"epochs": 1}))
     assert result.history["loss"] and not result.history.get("val_loss")
+
+
+class ValidationBatches(keras.callbacks.Callback):
+    """Counts the images of the first validation pass (batch indices of on_test_batch_end, one batch size)."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.batches.append(batch)
+
+
+def test_validation_runs_on_the_spread_subset_of_the_test_split(tmp_path):
+    # batch 4 validates in batches of 16 (per-image losses): 16 of the 64 test images are one batch, all 64 four
+    counted = {}
+    for n in (16, None):
+        seen = ValidationBatches()
+        fit(tiny_config(tmp_path, data={"validation_images": n}, train={"epochs": 1, "batch_size": 4,
+                                                                         "steps_per_epoch": 2, "run_name": str(n)}),
+            extra_callbacks=[seen])
+        counted[n] = len(seen.batches)
+    assert counted == {16: 1, None: 4}
+
+
+class LastAverages(keras.callbacks.Callback):
+    """At each epoch's end: the optimizer's moving averages and the raw weights they average."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        opt = self.model.optimizer
+        self.averages = [keras.ops.convert_to_numpy(v) for v in opt._model_variables_moving_average]
+        self.raw = [keras.ops.convert_to_numpy(v) for v in opt._trainable_variables]
+
+
+def test_ema_final_model_holds_the_weight_averages_and_checkpoints_the_raw_weights(tmp_path):
+    seen = LastAverages()
+    result = fit(tiny_config(tmp_path, train={"ema": 0.9, "epochs": 2, "steps_per_epoch": 3}), extra_callbacks=[seen])
+    final = [keras.ops.convert_to_numpy(v) for v in result.model.optimized_variables]
+    assert len(final) == len(seen.averages) > 0
+    for got, average in zip(final, seen.averages, strict=True):
+        np.testing.assert_array_equal(got, average)
+    assert any(not np.array_equal(a, r) for a, r in zip(seen.averages, seen.raw, strict=True))
+    saved = runs.load_run(result.run_dir).model  # model.keras: the averages
+    for a, b in zip(saved.get_weights(), result.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    last = runs.load_run(result.run_dir, checkpoint="last").model  # the epoch's checkpoint: the raw weights
+    assert any(not np.array_equal(a, b) for a, b in zip(last.get_weights(), saved.get_weights(), strict=True))
+
+
+def test_ema_resume_is_exact(tmp_path):
+    assert_resume_is_exact(tmp_path, train={"ema": 0.9}, epochs=3, crash_at=1)
+
+
+def test_ema_refused_where_another_optimizer_trains_some_weights(tmp_path):
+    cfg = tiny_config(tmp_path, model={"kind": "factorvae"}, train={"ema": 0.9, "epochs": 1, "run_name": "f"})
+    with pytest.raises(ValueError, match=r"train.ema: model.kind 'factorvae' trains part of its weights"):
+        fit(cfg)
+    assert not (tmp_path / "runs" / "f").exists()  # nothing half-made left behind

@@ -108,6 +108,9 @@ class DataConfig:
     train_limit: int | None = bounded(None, ge=1)  # use only the first N training images (quick runs)
     test_limit: int | None = bounded(None, ge=1)
     validation: bool = True  # evaluate on the test split after each epoch
+    # ... on at most this many of its images, evenly spread over the split (null: all): the per-epoch val_* curve
+    # at about half the cost of the 10,000-image MNIST test split (docs/speed.md); `vaelab evaluate` uses them all
+    validation_images: int | None = bounded(5000, ge=1)
     cache: str | None = None  # directory for an on-disk cache of preprocessed images ("" = memory)
     shuffle_buffer: int = bounded(10_000, ge=1)
     verify_checksums: bool = True
@@ -171,6 +174,9 @@ class TrainConfig:
     optimizer: str = "adam"  # any Keras optimizer name (adam, adamw, sgd, rmsprop, ...)
     lr_schedule: Literal["constant", "cosine"] = "constant"
     clipnorm: float | None = bounded(None, gt=0.0)
+    # momentum of an exponential moving average of the weights (Keras `use_ema`): model.keras holds the average,
+    # the per-epoch checkpoints the raw weights (docs/training.md); null = no averaging
+    ema: float | None = bounded(None, gt=0.0, le=0.99999)
     seed: int = bounded(0, ge=0)
     steps_per_epoch: int | None = bounded(None, ge=1)
     jit_compile: Literal["auto", "on", "off"] = "auto"  # auto = off on CPU, on on GPU (docs/speed.md)

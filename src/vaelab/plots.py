@@ -209,7 +209,7 @@ def plot_history(history: dict[str, list[float]], curves: list[str] | None = Non
         epochs = np.arange(1, len(history[key]) + 1)
         ax.plot(epochs, history[key], "C0-", lw=1.2, label="train")
         if history.get(f"val_{key}"):
-            ax.plot(epochs[: len(history[f"val_{key}"])], history[f"val_{key}"], "C1--", lw=1.2, label="test")
+            ax.plot(epochs[: len(history[f"val_{key}"])], history[f"val_{key}"], "C1--", lw=1.2, label="validation")
             ax.legend(fontsize=7)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)

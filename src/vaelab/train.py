@@ -21,7 +21,7 @@ from vaelab import precision, runs, tracking
 from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint, BetaScheduler, EpochTimer, NaNGuard, TensorBoard
 from vaelab.config import RunConfig
 from vaelab.data import load_split, make_dataset
-from vaelab.data.pipeline import make_epochs
+from vaelab.data.pipeline import load_validation_split, make_epochs
 from vaelab.models.kinds import build_model, model_class
 from vaelab.registry import Registry
 
@@ -70,6 +70,8 @@ def make_optimizer(cfg: RunConfig, total_steps: int) -> keras.optimizers.Optimiz
     kwargs = {"learning_rate": lr}
     if cfg.train.clipnorm:
         kwargs["clipnorm"] = cfg.train.clipnorm
+    if cfg.train.ema:
+        kwargs.update(use_ema=True, ema_momentum=cfg.train.ema)
     return keras.optimizers.get({"class_name": cfg.train.optimizer, "config": kwargs})
 
 
@@ -99,7 +101,7 @@ def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None
         raise ValueError(f"model.kind: {cfg.model.kind!r} trains on labelled images, but data.name "
                          f"{cfg.data.name!r} ({train_split.source or cfg.data.data_dir}) has no labels; "
                          "choose a labelled dataset (or class sub-folders for `folder`)")
-    val_split = load_split(cfg.data, "test") if cfg.data.validation else None
+    val_split = load_validation_split(cfg.data) if cfg.data.validation else None
     verdict = _precision(cfg, resume, train_split)
     run_dir = Path(resume) if resume is not None else runs.create_run_dir(cfg)
     tracker = tracking.start(cfg, run_dir, first_epoch, parent=tracking_parent)

@@ -45,6 +45,12 @@ def load_split(cfg: DataConfig, split: str) -> Split:
     return s.take(cfg.train_limit if split == "train" else cfg.test_limit)
 
 
+def load_validation_split(cfg: DataConfig) -> Split:
+    """The images `fit` validates on after each epoch: `data.validation_images` of the test split (after
+    `test_limit`), evenly spread over it."""
+    return load_split(cfg, "test").spread(cfg.validation_images)
+
+
 def _static_binarize(images: np.ndarray, seed: int) -> np.ndarray:
     """A single Bernoulli draw per pixel, fixed for the whole run (Larochelle & Murray 2011)."""
     rng = np.random.default_rng(seed)

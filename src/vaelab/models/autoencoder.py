@@ -155,6 +155,12 @@ class BaseAutoencoder(keras.Model):
         """Compiles for training and builds `optimizer` over `optimized_variables` now: a first step that
         creates the optimizer's variables inside its trace is traced twice by TensorFlow (~2 s more before the
         first step of the CelebA net on 2 cores; docs/speed.md)."""
+        own = {id(v) for v in self.optimized_variables}
+        if getattr(optimizer, "use_ema", False) and any(id(v) not in own for v in self.trainable_variables):
+            # Keras' fit swaps in the averages of *all* trainable weights at its end, which fails for weights
+            # that another optimizer trains
+            raise ValueError(f"train.ema: model.kind {self.cfg.kind!r} trains part of its weights with an "
+                             f"optimizer of its own, so the weights cannot be averaged; remove train.ema")
         self.compile_for_training(optimizer, jit_compile)
         self.optimizer.build(self.optimized_variables)
 
