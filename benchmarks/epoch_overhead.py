@@ -190,7 +190,8 @@ def vaelab_worker(args) -> dict:
     profiler = make_profiler()()
     out = tempfile.mkdtemp(prefix="epoch-overhead-")
     d = {
-        "data": {"name": "fashion_mnist", "data_dir": args.data_dir, "train_limit": args.train_limit},
+        "data": {"name": "fashion_mnist", "data_dir": args.data_dir, "train_limit": args.train_limit,
+                 **({} if args.validation_images is None else {"validation_images": _images(args.validation_images)})},
         "model": {"filters": [32, 64], "kernel_sizes": [3, 3], "strides": [2, 2], "extra_dense": 16,
                   "latent_dim": 2, "likelihood": "bernoulli"},
         "train": {"epochs": args.epochs, "batch_size": 128, "seed": args.seed, "precision": args.precision,
@@ -203,6 +204,11 @@ def vaelab_worker(args) -> dict:
     return {"fit_seconds": fit_seconds, "epochs": profiler.breakdown(),
             "precision": read_environment(result.run_dir).get("precision"),  # what the run recorded
             "outside_epochs": dict(profiler.train_begin_end), "files": files}
+
+
+def _images(value: str) -> int | None:
+    """--validation-images: a count, or "all" (every test image)."""
+    return None if value == "all" else int(value)
 
 
 def recipe_worker(args) -> dict:
@@ -231,6 +237,7 @@ def run_worker(name: str, args) -> dict:
            "--verbose", str(args.verbose), "--precision", args.precision]
     cmd += ["--data-dir", args.data_dir] if args.data_dir else []
     cmd += ["--train-limit", str(args.train_limit)] if args.train_limit else []
+    cmd += ["--validation-images", args.validation_images] if args.validation_images else []
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
@@ -262,6 +269,8 @@ def main() -> int:
     p.add_argument("--only", choices=["vaelab", "recipe"], default=None, help="run one side only")
     p.add_argument("--verbose", type=int, default=1, help="train.verbose of the vaelab run (default 1, as a user)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation-images", default=None,
+                   help="data.validation_images of the vaelab run: a count or 'all' (default: the config's default)")
     p.add_argument("--precision", default="auto",
                    help="train.precision of the vaelab run (default auto, as a user runs it: measured per machine "
                         "and model, cached; float32 pins the recipe's own precision)")
