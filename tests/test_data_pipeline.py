@@ -18,8 +18,8 @@ from data_support import (
 
 from vaelab.config import RunConfig
 from vaelab.data import checksums, describe_datasets, format_datasets, load_split, make_dataset
-from vaelab.data.checksums import ChecksumError
 from vaelab.data.base import Split
+from vaelab.data.checksums import ChecksumError
 from vaelab.data.pipeline import load_validation_split, make_epochs
 
 LABELS = "t10k-labels-idx1-ubyte.gz"

@@ -141,7 +141,8 @@ def render(title: str, entries: list[Entry], figures, notes: list[str], extra_co
     columns = [c for c in columns if c == "name" or any(r.get(c) is not None for r in rows)]  # drop empty ones
     parts = [page_head(title), "<h2>runs</h2>", _html_rows(rows, columns),
              "<p class='caption'>kl_loss: final training KL (nats); val_reconstruction_loss: final "
-             "reconstruction loss on the validation images (data.validation_images of the test split); radius_95 / box: spread of the test z_mean codes; iw_nll, fd, fid from "
+             "reconstruction loss on the validation images (data.validation_images of the test split); "
+             "radius_95 / box: spread of the test z_mean codes; iw_nll, fd, fid from "
              "metrics.json (vaelab evaluate) when present.</p>"]
     parts += [figure_html(name, caption, png) for name, caption, png in figures]
     parts += [f"<p class='err'>{html.escape(n)}</p>" for n in notes]
