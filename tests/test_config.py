@@ -111,3 +111,12 @@ def test_presets_load_by_name_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert load_config("mnist_vae").data.name == "mnist"
     assert load_config("mnist_vae.yaml").model.latent_dim == 2
+
+
+def test_weight_average_and_early_stopping_are_refused_together():
+    with pytest.raises(ConfigError, match=r"^smoke: train.ema: the weight average \(0.999\) and early stopping "
+                                          r"\(train.early_stopping_patience=3.*set only one of them$"):
+        load_config("smoke", ["train.ema=0.999", "train.early_stopping_patience=3"])
+    assert load_config("smoke", ["train.ema=0.999"]).train.ema == 0.999
+    with pytest.raises(ConfigError, match="train.ema: expected a value <= 0.99999, received 1.0"):
+        load_config("smoke", ["train.ema=1.0"])

@@ -356,6 +356,10 @@ def _check_consistency(cfg: RunConfig, where: str) -> None:
             getattr(importlib.import_module(module), name)(cfg)
         except ValueError as e:
             raise ConfigError(str(e) if where == "config" else f"{where}: {e}") from None
+    if cfg.train.ema and cfg.train.early_stopping_patience is not None:
+        fail("train.ema", f"the weight average ({cfg.train.ema}) and early stopping (train.early_stopping_patience="
+             f"{cfg.train.early_stopping_patience}, which restores the best epoch's raw weights) would both choose the "
+             "final weights; set only one of them")
     optimizers = _keras_optimizer_names()
     if cfg.train.optimizer.lower() not in optimizers:
         fail("train.optimizer", f"unknown optimizer {cfg.train.optimizer!r}; choose from {optimizers}")
