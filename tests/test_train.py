@@ -278,7 +278,7 @@ def test_validation_off_history_has_no_val_values(tmp_path):
 
 
 class ValidationBatches(keras.callbacks.Callback):
-    """Counts the images of the first validation pass (batch indices of on_test_batch_end, one batch size)."""
+    """The batch indices of every validation batch (one epoch: one validation pass)."""
 
     def __init__(self):
         super().__init__()

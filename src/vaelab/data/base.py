@@ -70,9 +70,7 @@ class Split:
         """The first n examples (all when n is None)."""
         if n is None or n >= len(self):
             return self
-        first = {k: None if getattr(self, k) is None else getattr(self, k)[:n]
-                 for k in ("images", "files", "labels", "factors")}
-        return dataclasses.replace(self, **first)
+        return self._select(slice(None, n))
 
     def spread(self, n: int | None) -> Split:
         """n examples at evenly spaced positions, first and last included (all when n is None or >= len):
@@ -80,14 +78,19 @@ class Split:
         writers first)."""
         if n is None or n >= len(self):
             return self
-        at = np.linspace(0, len(self) - 1, n).round().astype(np.int64)  # (n,) strictly increasing for n <= len
-        picked = {k: _pick(getattr(self, k), at) for k in ("images", "files", "labels", "factors")}
-        return dataclasses.replace(self, **picked)
+        return self._select(np.linspace(0, len(self) - 1, n).round().astype(np.int64))  # (n,) increasing, n <= len
+
+    def _select(self, at: slice | np.ndarray) -> Split:
+        """The split of the examples at `at` (a slice, or an index array): every per-example field cut alike."""
+        return dataclasses.replace(self, **{k: _pick(getattr(self, k), at) for k in PER_EXAMPLE})
 
 
-def _pick(values, at: np.ndarray):
-    """values[at] for an array, a list (kept a list) or None."""
-    if values is None or isinstance(values, np.ndarray):
+PER_EXAMPLE = ("images", "files", "labels", "factors")  # the Split fields with one entry per example
+
+
+def _pick(values, at: slice | np.ndarray):
+    """values[at] for an array or None; for a list, a list (an index array picks item by item)."""
+    if values is None or isinstance(values, np.ndarray) or isinstance(at, slice):
         return None if values is None else values[at]
     return [values[i] for i in at]
 
