@@ -11,6 +11,10 @@ torch, ...), so load changes hit all alike:
   onnxruntime  measured only (not in the product): the same weights exported to ONNX, ORT_ENABLE_ALL
 Exactness: max |f - f_torch| / max |f_torch| over the first --exact images, per dataset in --datasets, and the
 FID of (first half vs second half) of those features from each runtime, which must agree to 0.01.
+Ceiling: the network's multiply-adds are counted from its convolutions (2 FLOP each) and this CPU's float32
+matrix-multiply rate is measured (numpy SGEMM, all cores, best of 8 at 2048^3, before and after the rounds), so
+each runtime's rate is also printed as GFLOP/s and as a share of that rate, with the images/s a runtime would
+reach at 100% of it: no float32 runtime that computes every convolution directly can go faster.
 Prints the CPU, the load before and after, and a JSON line. Not part of the test suite.
 """
 
@@ -31,6 +35,39 @@ def cpu() -> str:
     from vaelab.precision import cpu_description
 
     return cpu_description()
+
+
+def sgemm_gflops(n: int = 2048, repeats: int = 8) -> float:
+    """This CPU's float32 matrix-multiply rate: numpy (its BLAS, all cores), best of `repeats` n^3 products."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    a @ b  # warm-up: threads started, pages touched
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(f) -> float:
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
+
+def network_gflop() -> float:
+    """FLOP of one image through the network (2 per multiply-add of every convolution), counted from the converted
+    graph (the cached IR that `inception.openvino_network` reads)."""
+    import openvino as ov
+
+    from vaelab.metrics import inception
+
+    inception.openvino_network()  # converts and caches the IR if needed
+    model = ov.Core().read_model(str(inception._converted_path()))
+    model.reshape([1, 3, inception.OUT, inception.OUT])
+    total = 0
+    for op in model.get_ordered_ops():
+        if op.get_type_name() == "Convolution":  # weights (O, I, kh, kw), output (1, O, h, w)
+            out, weights = op.output(0).get_shape(), op.input(1).get_shape()
+            total += 2 * int(np.prod(list(out))) * int(np.prod(list(weights)[1:]))
+    return total / 1e9
 
 
 def onnxruntime_contender(batch: int):
@@ -116,6 +153,10 @@ def main() -> int:
             print(f"exactness {ds} ({len(u8)} test images) {name} vs torch: max rel {rel:.2e}; FID(first half, "
                   f"second half) torch {row['fid_halves'][0]:.4f}, {name} {row['fid_halves'][1]:.4f}", flush=True)
 
+    gflop = network_gflop()
+    sgemm = [sgemm_gflops()]
+    print(f"network: {gflop:.2f} GFLOP an image; this CPU's SGEMM: {sgemm[0]:.0f} GFLOP/s, so at most "
+          f"{sgemm[0] / gflop:.1f} images/s for any float32 direct-convolution runtime", flush=True)
     u8 = real(args.dataset, args.images)
     for name in names:
         features(name, u8[: args.batch])  # warm-up
@@ -126,11 +167,18 @@ def main() -> int:
             features(name, u8)
             times[name].append(len(u8) / (time.perf_counter() - t))
         print(f"round {r + 1}: " + ", ".join(f"{n} {times[n][-1]:.1f} images/s" for n in names), flush=True)
+    sgemm.append(sgemm_gflops())
+    peak = max(sgemm)
     for name in names:
         result["rate"][name] = statistics.median(times[name])
     base = result["rate"]["torch"]
     print(f"median images/s ({args.dataset}, {len(u8)} images, batch {args.batch}): "
-          + ", ".join(f"{n} {result['rate'][n]:.1f} ({result['rate'][n] / base:.2f}x torch)" for n in names))
+          + ", ".join(f"{n} {result['rate'][n]:.1f} ({result['rate'][n] / base:.2f}x torch, "
+                      f"{result['rate'][n] * gflop:.0f} GFLOP/s = {100 * result['rate'][n] * gflop / peak:.0f}% "
+                      "of SGEMM)" for n in names))
+    print(f"ceiling: SGEMM {sgemm[0]:.0f} / {sgemm[1]:.0f} GFLOP/s (before / after the rounds) = "
+          f"{peak / gflop:.1f} images/s = {peak / gflop / base:.2f}x torch")
+    result.update(network_gflop=gflop, sgemm_gflops=sgemm, ceiling_vs_torch=peak / gflop / base)
     result["load_average_after"] = os.getloadavg()
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(json.dumps(result))
