@@ -15,12 +15,13 @@ from vaelab.commands.base import COMMANDS
 
 @COMMANDS.register("fit-prior")
 class FitPrior:
-    help = "fit a prior after training: gmm / vae2 on z_mean (any VAE), pixelcnn on a vqvae's codes"
+    help = "fit a prior after training: gmm / vae2 on z_mean (any VAE), pixelcnn on a discrete-code model's codes"
 
     @staticmethod
     def register(p):
         p.add_argument("run_dir", metavar="RUN_DIR", help="a vaelab run directory")
-        p.add_argument("--kind", default="gmm", help="gmm (default), vae2, or pixelcnn (vqvae); see docs/metrics.md")
+        p.add_argument("--kind", default="gmm",
+                       help="gmm (default), vae2, or pixelcnn (discrete-code models); see docs/metrics.md")
         p.add_argument("--components", type=count(1, 1000), default=None, help="gmm: mixture components (default 10)")
         p.add_argument("--epochs", type=count(1), default=10,
                        help="pixelcnn: training epochs of the prior (default 10)")

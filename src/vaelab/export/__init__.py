@@ -6,8 +6,8 @@
                       likelihood, latent size, model/config sha256, vaelab version; how to call each file
 
 Each part is a small functional model with named inputs and outputs (`parts.py`), so every runtime calls it
-by name: the decoder z [, condition] -> image (a vqvae's: code indices -> image), the encoder image
-[, condition] -> z_mean, z_log_var (a vqvae's: image -> code indices).
+by name: the decoder z [, condition] -> image (a discrete-code model's: code indices -> image), the encoder image
+[, condition] -> z_mean, z_log_var (a discrete-code model's: image -> code indices).
 
 The batch dimension is dynamic in all four formats (LiteRT's signature runner resizes its inputs by itself).
 Graphs are float32 whatever the run trained in: the run is loaded under the float32 policy. The files are

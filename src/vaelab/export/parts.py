@@ -2,7 +2,7 @@
 
     decoder   z (B, D) [, condition (B, K+1)]  -> image (B, H, W, C), the likelihood's mean in [0, 1]
     encoder   image (B, H, W, C) [, condition] -> z_mean, z_log_var (B, D)  (an AE: z_mean only)
-    vqvae     decoder codes (B, h, w) int32 code indices -> image;  encoder image -> codes
+    codes     (a discrete-code model) decoder codes (B, h, w) int32 code indices -> image;  encoder image -> codes
 
 Which inputs a family has follows its capabilities (`needs_labels`: a condition; "codes" among its
 `prior_inputs`: a grid of discrete codes), never its name. Build them under the float32 policy for float32 graphs.
@@ -74,7 +74,7 @@ def build_parts(model) -> dict[str, Part]:
     if model.needs_labels:  # the condition: a second input of both parts
         cond = keras.Input((model.condition_dim,), name="condition")
         extra, extra_spec = [cond], [_io(cond, "condition", _condition_meaning(model))]
-    if "codes" in model.prior_inputs:  # a grid of discrete codes (vqvae): the parts take and give code indices
+    if "codes" in model.prior_inputs:  # a grid of discrete codes: the parts take and give code indices
         book = np.asarray(keras.ops.convert_to_numpy(model.codebook), "float32")  # (K, D)
         codes = keras.Input(model.grid, dtype="int32", name="codes")
         codes_meaning = (f"int32 code indices in 0..{len(book) - 1} on the {model.grid[0]}x{model.grid[1]} code "

@@ -1,4 +1,4 @@
-"""A PixelCNN over a VQ-VAE's code grid (van den Oord et al. 2017): the second stage of `vqvae`.
+"""A PixelCNN over a discrete-code model's code grid (van den Oord et al. 2017: the VQ-VAE's second stage).
 
 It fits to the model's discrete code grids (`fits_to = "codes"`), not to z_mean, and is part of the model
 (`in_model`): fitting trains the model's PixelCNN by maximum likelihood with the encoder fixed, saves
@@ -14,7 +14,7 @@ import numpy as np
 from vaelab.priors.base import PRIORS, Prior
 
 
-@PRIORS.register("pixelcnn", description="a PixelCNN over a vqvae's code grid (trained into model.keras)")
+@PRIORS.register("pixelcnn", description="a PixelCNN over a discrete-code model's code grid (trained into model.keras)")
 class PixelCNNPrior(Prior):
     kind = "pixelcnn"
     fits_to = "codes"
