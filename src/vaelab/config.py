@@ -171,7 +171,7 @@ class TrainConfig:
     epochs: int = bounded(10, ge=1)
     batch_size: int = bounded(128, ge=1)
     learning_rate: float = bounded(1e-3, gt=0.0)
-    optimizer: str = "adam"  # any Keras optimizer name (adam, adamw, sgd, rmsprop, ...)
+    optimizer: str = "adam"  # any Keras optimizer name (adam, adamw, sgd, ...); adam(w): fused (vaelab.optimizers)
     lr_schedule: Literal["constant", "cosine"] = "constant"
     clipnorm: float | None = bounded(None, gt=0.0)
     # momentum of an exponential moving average of the weights (Keras `use_ema`): model.keras holds the average,

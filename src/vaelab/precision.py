@@ -227,8 +227,7 @@ def measure(cfg, image_shape, label_names=None, attributes=False, n_train=None, 
     shape and batch size; Keras's random state and layer names are restored afterwards, so the run that
     follows builds the same weights as without the probe.
     """
-    import keras
-
+    from vaelab import optimizers
     from vaelab.models.kinds import build_model
 
     names = names or candidates()
@@ -246,8 +245,7 @@ def measure(cfg, image_shape, label_names=None, attributes=False, n_train=None, 
                 with policy(name):
                     model = build_model(cfg, image_shape, n_train=n_train, label_names=label_names,
                                         attributes=attributes)
-                    optimizer = keras.optimizers.get({"class_name": cfg.train.optimizer,
-                                                      "config": {"learning_rate": cfg.train.learning_rate}})
+                    optimizer = optimizers.get(cfg.train.optimizer, learning_rate=cfg.train.learning_rate)
                     model.prepare_training(optimizer, jit_compile)
                 pair = model.training_pair(x, labels) if model.needs_labels else model.training_pair(x)
                 model.train_on_batch(*pair)  # traces the step (not timed)

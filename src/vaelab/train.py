@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from vaelab import precision, runs, tracking
+from vaelab import optimizers, precision, runs, tracking
 from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint, BetaScheduler, EpochTimer, NaNGuard, TensorBoard
 from vaelab.config import RunConfig
 from vaelab.data import load_split, make_dataset
@@ -72,7 +72,7 @@ def make_optimizer(cfg: RunConfig, total_steps: int) -> keras.optimizers.Optimiz
         kwargs["clipnorm"] = cfg.train.clipnorm
     if cfg.train.ema:
         kwargs.update(use_ema=True, ema_momentum=cfg.train.ema)
-    return keras.optimizers.get({"class_name": cfg.train.optimizer, "config": kwargs})
+    return optimizers.get(cfg.train.optimizer, **kwargs)
 
 
 def fit(cfg: RunConfig, resume: str | Path | None = None, argv: list[str] | None = None,

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from vaelab.atomic import save_model_atomic
+from vaelab.optimizers import FusedAdam
 
 CLASSIFIER_FILE = "feature_classifier.keras"
 
@@ -45,7 +46,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 2, se
     keras.utils.set_random_seed(seed)
     model = build_classifier(images.shape[1:], n_out, multi)
     loss = "binary_crossentropy" if multi else "sparse_categorical_crossentropy"
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=FusedAdam(2e-3), loss=loss, metrics=["accuracy"])
     y = labels.astype("float32" if multi else "int64")
     model.fit(images, y, batch_size=128, epochs=epochs, verbose=0)
     return model

@@ -26,6 +26,7 @@ from vaelab.layers import Sampling
 from vaelab.likelihoods import LIKELIHOODS, Likelihood
 from vaelab.losses import ReconstructionLoss, log_normal, log_standard_normal, reconstruction_metric
 from vaelab.models.heads import build_decoders, build_encoder
+from vaelab.optimizers import FUSED  # noqa: F401  (registers the optimizers a saved model's compile config names)
 
 
 class BaseAutoencoder(keras.Model):

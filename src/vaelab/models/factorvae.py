@@ -20,6 +20,7 @@ from vaelab.config import bounded
 from vaelab.losses import gaussian_kl
 from vaelab.models.registry import MODEL_KINDS
 from vaelab.models.strategies.train_step import TrainStepVAE
+from vaelab.optimizers import FusedAdam
 
 
 @dataclass
@@ -64,7 +65,7 @@ class FactorVAE(TrainStepVAE):
         super().__init__(*args, **kwargs)
         self.gamma, self.discriminator_lr = float(gamma), float(discriminator_lr)
         self.discriminator = build_discriminator(self.latent_dim, self.cfg.discriminator_units)
-        self.discriminator_optimizer = keras.optimizers.Adam(self.discriminator_lr, beta_1=0.5, beta_2=0.9)
+        self.discriminator_optimizer = FusedAdam(self.discriminator_lr, beta_1=0.5, beta_2=0.9)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)  # restorable before a step
         self.discriminator_tracker = keras.metrics.Mean(name="discriminator_loss")
 

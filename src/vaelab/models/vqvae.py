@@ -38,6 +38,7 @@ from vaelab.models.heads import float32_outputs
 from vaelab.models.pixelcnn import build_pixelcnn, sample_codes
 from vaelab.models.registry import MODEL_KINDS
 from vaelab.models.step import TermsStep
+from vaelab.optimizers import FusedAdam
 
 USAGE = ("perplexity", "dead_codes")  # the codebook's use over an epoch (CodeUsage), logged beside the losses
 
@@ -225,7 +226,7 @@ class VQVAE(TermsStep, BaseAutoencoder):
         if codes.ndim != 3 or codes.shape[1:] != self.grid:
             raise ValueError(f"codes: expected (N, {self.grid[0]}, {self.grid[1]}) code indices, "
                              f"received {codes.shape}")
-        self.prior.compile(optimizer=keras.optimizers.Adam(learning_rate),
+        self.prior.compile(optimizer=FusedAdam(learning_rate),
                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         hist = self.prior.fit(codes, codes, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
         self.prior_epochs.assign(self.prior_epochs + epochs)

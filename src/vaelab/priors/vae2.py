@@ -75,11 +75,13 @@ class SecondStageVAE(Prior):
         import keras
         import tensorflow as tf
 
+        from vaelab.optimizers import FusedAdam
+
         z = np.asarray(z, "float32")
         keras.utils.set_random_seed(seed)
         prior = cls(z.shape[1], list(hidden))
         variables = [*prior.encoder.trainable_weights, *prior.decoder.trainable_weights, prior.log_gamma]
-        opt = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+        opt = FusedAdam(keras.optimizers.schedules.CosineDecay(
             learning_rate, epochs * int(np.ceil(len(z) / batch_size))))
 
         @tf.function
