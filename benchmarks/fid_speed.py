@@ -21,13 +21,13 @@ Prints the CPU, the load before and after, and a JSON line. Not part of the test
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 
+import bench
 import numpy as np
 
 
@@ -111,7 +111,7 @@ def main() -> int:
     from vaelab.metrics import inception
     from vaelab.metrics.frechet import frechet_distance_of_features as fid
 
-    print(f"cpu: {cpu()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(f"cpu: {cpu()}; load average before: {bench.load()}", flush=True)
     from vaelab.data import load_arrays
 
     def real(name: str, n: int):
@@ -179,10 +179,7 @@ def main() -> int:
     print(f"ceiling: SGEMM {sgemm[0]:.0f} / {sgemm[1]:.0f} GFLOP/s (before / after the rounds) = "
           f"{peak / gflop:.1f} images/s = {peak / gflop / base:.2f}x torch")
     result.update(network_gflop=gflop, sgemm_gflops=sgemm, ceiling_vs_torch=peak / gflop / base)
-    result["load_average_after"] = os.getloadavg()
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(json.dumps(result))
-    return 0
+    return bench.finish(result)
 
 
 if __name__ == "__main__":

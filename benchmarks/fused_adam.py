@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
 import sys
@@ -22,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -102,8 +102,7 @@ def main() -> int:
     args = p.parse_args()
     from vaelab.precision import cpu_description
 
-    print(f"cpu: {cpu_description()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
-          flush=True)
+    print(f"cpu: {cpu_description()}; load average before: {bench.load()}", flush=True)
     result = {"cpu": cpu_description(), "date": time.strftime("%Y-%m-%d"), "start_up_cpu_s": start_up(args.rounds)}
     for name, v in result["start_up_cpu_s"].items():
         print(f"start-up ({name} Adam): CPU s per one-step run {[round(x, 2) for x in v]}, median "
@@ -113,10 +112,7 @@ def main() -> int:
         result["step_ms"][preset] = steps(preset, args.steps)
         print(f"step ms ({preset}): " + ", ".join(f"{k} {v:.2f}" for k, v in result["step_ms"][preset].items()),
               flush=True)
-    result["load_average_after"] = os.getloadavg()
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(json.dumps(result))
-    return 0
+    return bench.finish(result)
 
 
 if __name__ == "__main__":
