@@ -12,9 +12,10 @@ torch, ...), so load changes hit all alike:
 Exactness: max |f - f_torch| / max |f_torch| over the first --exact images, per dataset in --datasets, and the
 FID of (first half vs second half) of those features from each runtime, which must agree to 0.01.
 Ceiling: the network's multiply-adds are counted from its convolutions (2 FLOP each) and this CPU's float32
-matrix-multiply rate is measured (numpy SGEMM, all cores, best of 8 at 2048^3, before and after the rounds), so
-each runtime's rate is also printed as GFLOP/s and as a share of that rate, with the images/s a runtime would
-reach at 100% of it: no float32 runtime that computes every convolution directly can go faster.
+matrix-multiply rate is measured (`bench.sgemm_gflops`: the faster of numpy and TensorFlow, all cores, best of 8
+at 2048^3, before and after the rounds), so each runtime's rate is also printed as GFLOP/s and as a share of that
+rate, with the images/s a runtime would reach at 100% of it: no float32 runtime that computes every convolution
+directly can go faster.
 Prints the CPU, the load before and after, and a JSON line. Not part of the test suite.
 """
 
@@ -35,21 +36,6 @@ def cpu() -> str:
     from vaelab.precision import cpu_description
 
     return cpu_description()
-
-
-def sgemm_gflops(n: int = 2048, repeats: int = 8) -> float:
-    """This CPU's float32 matrix-multiply rate: numpy (its BLAS, all cores), best of `repeats` n^3 products."""
-    rng = np.random.default_rng(0)
-    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
-    a @ b  # warm-up: threads started, pages touched
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
-
-
-def _timed(f) -> float:
-    t = time.perf_counter()
-    f()
-    return time.perf_counter() - t
 
 
 def network_gflop() -> float:
@@ -154,7 +140,7 @@ def main() -> int:
                   f"second half) torch {row['fid_halves'][0]:.4f}, {name} {row['fid_halves'][1]:.4f}", flush=True)
 
     gflop = network_gflop()
-    sgemm = [sgemm_gflops()]
+    sgemm = [max(bench.sgemm_gflops(repeats=8).values())]  # the faster of numpy's and TensorFlow's
     print(f"network: {gflop:.2f} GFLOP an image; this CPU's SGEMM: {sgemm[0]:.0f} GFLOP/s, so at most "
           f"{sgemm[0] / gflop:.1f} images/s for any float32 direct-convolution runtime", flush=True)
     u8 = real(args.dataset, args.images)
@@ -167,7 +153,7 @@ def main() -> int:
             features(name, u8)
             times[name].append(len(u8) / (time.perf_counter() - t))
         print(f"round {r + 1}: " + ", ".join(f"{n} {times[n][-1]:.1f} images/s" for n in names), flush=True)
-    sgemm.append(sgemm_gflops())
+    sgemm.append(max(bench.sgemm_gflops(repeats=8).values()))
     peak = max(sgemm)
     for name in names:
         result["rate"][name] = statistics.median(times[name])

@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+import bench
+
 BATCH, STEPS_PER_ROUND, IMAGE = 128, 30, (28, 28, 1)
 FILTERS = (32, 64, 128)
 
@@ -260,27 +262,6 @@ def worker(name: str) -> None:
         print(time.perf_counter() - t0, flush=True)
 
 
-# ------------------------------------------------------------------------------------------- reference rate
-def sgemm_gflops(n: int = 2048, repeats: int = 5) -> dict:
-    """Best-of-`repeats` float32 n x n matmul rate with numpy (BLAS) and TensorFlow (oneDNN/Eigen)."""
-    import numpy as np
-    import tensorflow as tf
-
-    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    ta, out = tf.constant(a), {}
-    for lib, mm in (("numpy", lambda: a @ a), ("tensorflow", lambda: tf.linalg.matmul(ta, ta).numpy())):
-        mm()
-        best = min(_time(mm) for _ in range(repeats))
-        out[lib] = 2 * n**3 / best / 1e9
-    return out
-
-
-def _time(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--contenders", default="vaelab,keras_io,torch", help=f"from {sorted(CONTENDERS)}")
@@ -319,7 +300,7 @@ def main(argv=None) -> int:
     for proc in procs.values():
         proc.stdin.close()
         proc.wait()
-    gemm = sgemm_gflops()
+    gemm = bench.sgemm_gflops()
     flops = 3 * forward_flops()  # forward + backward ~ 3x forward
     peak = max(gemm.values())
     ref = statistics.median(times[names[0]])

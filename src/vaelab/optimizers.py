@@ -31,8 +31,8 @@ def _fused(base: type) -> type:
 
             dt = variable.dtype
             step = ops.cast(self.iterations + 1, dt)
-            m = self._momentums[self._get_variable_index(variable)]
-            v = self._velocities[self._get_variable_index(variable)]
+            i = self._get_variable_index(variable)
+            m, v = self._momentums[i], self._velocities[i]
             if isinstance(gradient, tf.IndexedSlices):  # Keras's ops densify it too
                 gradient = tf.convert_to_tensor(gradient)
             beta_1, beta_2 = ops.cast(self.beta_1, dt), ops.cast(self.beta_2, dt)
