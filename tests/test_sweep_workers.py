@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,11 +55,56 @@ def assert_exact_grid(study: optuna.Study, values: list[float]) -> list:
     return complete
 
 
+def _running_trial(sweep_dir: Path, pid_ok, epochs_done: int = 0) -> int | None:
+    """The pid of a worker (pid_ok(pid) true) whose RUNNING trial has `epochs_done` epochs in its history."""
+    try:
+        trials = journal_study(sweep_dir, "grid").get_trials()
+    except (KeyError, FileNotFoundError, OSError):  # the study is not created yet
+        return None
+    for t in trials:
+        pid = t.system_attrs.get("vaelab_worker", {}).get("pid")
+        if t.state == TrialState.RUNNING and pid and pid_ok(pid) and (
+                not epochs_done or len(runs.read_history(t.user_attrs.get("run_dir", sweep_dir)).get("loss", []))
+                >= epochs_done):
+            return pid
+    return None
+
+
+def _wait_for(find, proc, log: Path, what: str, timeout: float = 300):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if found := find():
+            return found
+        time.sleep(0.25)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+    pytest.fail(f"{what}; the sweep's output:\n{log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def parent_stopped(proc, sweep_dir: Path, log: Path):
+    """SIGSTOPs the sweep's parent worker once it trains a trial (so it is past the study lock), for the block."""
+    _wait_for(lambda: _running_trial(sweep_dir, lambda p: p == proc.pid, epochs_done=1), proc, log,
+              "the parent worker never trained a trial")
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+
+
 def test_two_local_workers_share_one_study(tmp_path):
-    spec, sweep_dir = grid_spec(tmp_path, GRID), tmp_path / "sw"
-    proc = subprocess.run(sweep_cmd(spec, sweep_dir, "--workers", "2"), env=env(), capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    spec, sweep_dir, log = grid_spec(tmp_path, GRID), tmp_path / "sw", tmp_path / "sweep.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(sweep_cmd(spec, sweep_dir, "--workers", "2"), env=env(), stdout=out,
+                                stderr=subprocess.STDOUT)
+    # however slowly the child starts (it imports TensorFlow), it must find trials left: hold the parent
+    # inside its first trial until the child has taken one
+    with parent_stopped(proc, sweep_dir, log):
+        _wait_for(lambda: _running_trial(sweep_dir, lambda p: p != proc.pid), proc, log,
+                  "no child worker took a trial while the parent was stopped")
+    assert proc.wait(timeout=600) == 0, log.read_text()[-2000:]
     study = journal_study(sweep_dir, "grid")
     complete = assert_exact_grid(study, GRID)
     assert len(study.get_trials()) == len(GRID)  # nothing failed, nothing extra
@@ -132,22 +178,16 @@ def test_workers_on_two_machines_share_one_postgresql_study(tmp_path, postgres_u
 
 def test_a_killed_child_worker_is_a_summary_line_and_the_sweep_completes(tmp_path):
     values = GRID[:4]
-    spec, sweep_dir = grid_spec(tmp_path, values, epochs=3), tmp_path / "sw"
-    proc = subprocess.Popen(sweep_cmd(spec, sweep_dir, "--workers", "2"), env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    deadline, child = time.time() + 300, None
-    while time.time() < deadline and proc.poll() is None and child is None:
-        time.sleep(0.5)
-        try:
-            trials = journal_study(sweep_dir, "grid").get_trials()
-        except (KeyError, FileNotFoundError, OSError):  # the study is not created yet
-            continue
-        pids = {t.system_attrs.get("vaelab_worker", {}).get("pid") for t in trials if t.state == TrialState.RUNNING}
-        child = next((p for p in pids if p and p != proc.pid), None)
-    assert child, "no child worker took a trial"
-    os.kill(child, signal.SIGKILL)
-    out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out[-2000:]
+    spec, sweep_dir, log = grid_spec(tmp_path, values, epochs=3), tmp_path / "sw", tmp_path / "sweep.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(sweep_cmd(spec, sweep_dir, "--workers", "2"), env=env(), stdout=out,
+                                stderr=subprocess.STDOUT, text=True)
+    with parent_stopped(proc, sweep_dir, log):
+        child = _wait_for(lambda: _running_trial(sweep_dir, lambda p: p != proc.pid), proc, log,
+                          "no child worker took a trial while the parent was stopped")
+        os.kill(child, signal.SIGKILL)
+    assert proc.wait(timeout=600) == 0, log.read_text()[-2000:]
+    out = log.read_text()
     assert "lost: worker 1 was killed by SIGKILL; its trials were retried by the other workers" in out
     assert "Traceback" not in out
     assert_exact_grid(journal_study(sweep_dir, "grid"), values)
