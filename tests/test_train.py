@@ -16,7 +16,7 @@ import pytest
 from helpers import assert_resume_is_exact, tiny_config
 
 from vaelab import runs
-from vaelab.callbacks import AtomicCheckpoint, TensorBoard
+from vaelab.callbacks import AtomicBackupAndRestore, AtomicCheckpoint, TensorBoard
 from vaelab.models.kinds import MODEL_KINDS
 from vaelab.models.strategies import STRATEGIES
 from vaelab.runs import RunDir
@@ -153,6 +153,40 @@ def test_atomic_checkpoint_survives_a_crash_while_writing(tmp_path, monkeypatch)
         ckpt.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.0})
     assert (result.run_dir / "checkpoints" / "last.keras").read_bytes() == before
     assert not list((result.run_dir / "checkpoints").glob(".*tmp*"))
+
+
+def test_an_epoch_serialises_the_model_once_for_checkpoint_and_resume_state(tmp_path, monkeypatch):
+    """The resume state is the epoch's last.keras under a second name, loadable on its own, and it keeps its
+    bytes when the next epoch replaces last.keras (or when the file system has no hard links: a byte copy)."""
+    saved = []
+    real = keras.Model.save
+    monkeypatch.setattr(keras.Model, "save", lambda self, path, *a, **k: (saved.append(Path(path).name),
+                                                                         real(self, path, *a, **k))[1])
+    result = fit(tiny_config(tmp_path, train={"epochs": 2, "run_name": "once"}))
+    # an epoch: last.keras (+ best.keras linked, + the backup linked); the end: model, encoder, decoder
+    assert [n for n in saved if ".last." in n] == [f".last.{os.getpid()}.tmp.keras"] * 2
+    assert len(saved) == 2 + 3, saved
+
+    backup = tmp_path / "bk"
+    ckpt = AtomicCheckpoint(RunDir(tmp_path / "r"))
+    ckpt.set_model(result.model)
+    cb = AtomicBackupAndRestore(backup, ckpt)
+    cb.set_model(result.model)
+    ckpt.on_epoch_end(0, {"loss": 1.0})
+    cb.on_epoch_end(0, {"loss": 1.0})
+    state = backup / runs.read_backup_metadata(backup)["weights"]
+    first = state.read_bytes()
+    assert first == ckpt.run_dir.checkpoint("last").read_bytes()
+    result.model.encoder.weights[0].assign(result.model.encoder.weights[0] + 1.0)
+    ckpt.on_epoch_end(1, {"loss": 1.0})  # last.keras replaced by rename: the backup's name keeps epoch 1
+    assert state.read_bytes() == first != ckpt.run_dir.checkpoint("last").read_bytes()
+    monkeypatch.setattr(os, "link", lambda *a: (_ for _ in ()).throw(OSError(1, "Operation not permitted")))
+    cb.on_epoch_end(1, {"loss": 1.0})
+    state = backup / runs.read_backup_metadata(backup)["weights"]
+    assert state.read_bytes() == ckpt.run_dir.checkpoint("last").read_bytes()
+    assert [f.name for f in backup.iterdir() if f.name.startswith("epoch-")] == [state.name]  # the old one went
+    loaded = keras.saving.load_model(state)
+    np.testing.assert_array_equal(loaded.encoder.weights[0].numpy(), result.model.encoder.weights[0].numpy())
 
 
 def test_checkpoint_serialises_once_and_copies_best(tmp_path, monkeypatch):

@@ -80,12 +80,19 @@ def save_model_atomic(model, path: str | Path) -> None:
 
 
 def copy_atomic(source: str | Path, path: str | Path) -> None:
-    """A byte copy of `source` at `path` via a temp file + rename (a checkpoint written once, kept twice)."""
+    """`source`'s bytes at `path` via a temp name + rename (a checkpoint written once, kept twice).
+
+    A hard link where the file system has them (no bytes copied): safe because no vaelab writer changes a
+    file in place, each replaces it by rename, so the other name keeps the old bytes. Else a byte copy."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     existed = path.is_file()
     try:
-        shutil.copyfile(source, tmp)
+        tmp.unlink(missing_ok=True)  # a temp file left by a killed process of the same pid
+        try:
+            os.link(source, tmp)
+        except OSError:  # no hard links here (some network and FAT file systems), or across devices
+            shutil.copyfile(source, tmp)
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)

@@ -95,6 +95,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.run_dir = run_dir
         self.monitor = monitor
         self.best = math.inf
+        self.saved_epoch: int | None = None  # the epoch whose state `last.keras` holds (None: none yet)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -102,6 +103,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             return
         self.run_dir.checkpoints.mkdir(parents=True, exist_ok=True)
         save_model_atomic(self.model, self.run_dir.checkpoint("last"))
+        self.saved_epoch = epoch
         value = logs.get(self.monitor, logs.get("loss"))
         if value is not None and float(value) < self.best:
             self.best = float(value)
@@ -132,12 +134,17 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     commit point. Epochs with a non-finite loss are not backed up. The backup is not deleted when
     training ends: `runs.save_final` removes it only once the final model is safely on disk, so a
     crash during the final save still resumes from the last epoch.
+
+    The state is a whole `.keras` file (weights and optimizer slots, what `save_weights` writes, plus the
+    config). Given the run's `AtomicCheckpoint`, which ran earlier in the same epoch end, the backup is that
+    epoch's `last.keras` under a second name (a hard link): the model is serialised once an epoch, not twice.
     """
 
     METADATA = BACKUP_METADATA
 
-    def __init__(self, backup_dir: str | Path):
+    def __init__(self, backup_dir: str | Path, checkpoint: AtomicCheckpoint | None = None):
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
+        self.checkpoint = checkpoint
 
     @staticmethod
     def read_metadata(backup_dir: str | Path) -> dict | None:
@@ -159,12 +166,15 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
-        name = f"epoch-{self._current_epoch:05d}.weights.h5"
-        tmp = os.path.join(self.backup_dir, f"tmp-{name}")
-        self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, os.path.join(self.backup_dir, name))
+        name = f"epoch-{self._current_epoch:05d}.keras"
+        path = os.path.join(self.backup_dir, name)
+        ckpt = self.checkpoint
+        if ckpt is not None and ckpt.saved_epoch == self._current_epoch - 1:  # this epoch's last.keras
+            copy_atomic(ckpt.run_dir.checkpoint("last"), path)
+        else:
+            save_model_atomic(self.model, path)
         meta = {"epoch": self._current_epoch, "batch": 0, "weights": name}
         write_atomic(os.path.join(self.backup_dir, self.METADATA), json.dumps(meta))
-        for old in Path(self.backup_dir).glob("*.weights.h5"):
+        for old in Path(self.backup_dir).glob("epoch-*"):  # also an earlier version's .weights.h5
             if old.name != name:
                 old.unlink(missing_ok=True)

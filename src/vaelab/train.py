@@ -178,9 +178,9 @@ def _fit(cfg: RunConfig, run_dir: Path, first_epoch: int, train_split, val_split
     callbacks += [
         keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=first_epoch > 0),
         TensorBoard(str(runs.RunDir(run_dir).tensorboard), write_graph=False),
-        AtomicCheckpoint(runs.RunDir(run_dir)),
+        checkpoint := AtomicCheckpoint(runs.RunDir(run_dir)),
         tracker,  # MLflow (train.track): each epoch's row, before the backup commits the epoch
-        AtomicBackupAndRestore(run_dir / runs.BACKUP),  # last: saves only after everything else has logged
+        AtomicBackupAndRestore(run_dir / runs.BACKUP, checkpoint),  # last: commits after everything else logged
         *(extra_callbacks or []),
     ]
     with warnings.catch_warnings():
