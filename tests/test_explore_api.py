@@ -386,7 +386,10 @@ def test_a_head_over_the_documented_limit_is_refused_even_in_one_packet(live):
 @pytest.mark.slow
 def test_slow_clients_that_reconnect_do_not_keep_normal_requests_waiting(live):
     """Slowloris against a cap of 8: 24 clients that send a header line every 0.2 s and reconnect at once
-    when dropped, for 4 s. Every normal request meanwhile must be answered within 1 s."""
+    when dropped, for 4 s. Every normal request meanwhile must be answered within 2 s: unprotected, one would
+    wait for a slot until the slow clients stop (3 s and more); answered at once it takes milliseconds, but
+    the suite's other worker trains on the same 2 cores, so a scheduling delay is allowed for, and one reset:
+    a normal client whose request the loaded server has not read yet looks like a slow one that just connected."""
     stop = time.monotonic() + 4.0
 
     def slow_client():
@@ -406,17 +409,25 @@ def test_slow_clients_that_reconnect_do_not_keep_normal_requests_waiting(live):
     for t in threads:
         t.start()
     time.sleep(0.5)  # the slow clients hold every slot
-    waits = []
+    waits, resets = [], 0
     while time.monotonic() < stop - 0.5:
         t0 = time.monotonic()
-        with connect(live, timeout=2) as s:
-            s.sendall(head(live, "GET", "/api/info", "\r\n"))
-            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        for attempt in (1, 2):  # a GET reset before the server read it is retried, as a browser does
+            try:
+                with connect(live, timeout=3) as s:
+                    s.sendall(head(live, "GET", "/api/info", "\r\n"))
+                    assert s.recv(65536).startswith(b"HTTP/1.1 200")
+                break
+            except ConnectionResetError:
+                resets += 1
+                if attempt == 2:
+                    raise
         waits.append(time.monotonic() - t0)
         time.sleep(0.1)
     for t in threads:
         t.join(timeout=5)
-    assert len(waits) >= 5 and max(waits) < 1.0, f"normal requests waited {sorted(waits)[-3:]} s"
+    assert len(waits) >= 5 and max(waits) < 2.0, f"normal requests waited {sorted(waits)[-3:]} s"
+    assert resets <= 1, f"{resets} normal requests were reset"  # only a request not yet read can be mistaken
 
 
 def test_server_uses_uvicorns_own_limits(explorer):

@@ -68,7 +68,9 @@ def save_model_atomic(model, path: str | Path) -> None:
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")  # Keras needs the .keras suffix
     existed = path.is_file()
     try:
-        model.save(tmp)
+        from vaelab import saving  # Keras, imported only by the callers that save a model
+
+        saving.save(model, tmp)
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)

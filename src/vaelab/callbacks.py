@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 
+from vaelab import saving
 from vaelab.atomic import copy_atomic
 from vaelab.config import LossConfig
 from vaelab.runs import BACKUP_METADATA, RunDir, read_backup_metadata, save_model_atomic, write_atomic
@@ -156,7 +157,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             return
         # The backup's optimizer state is restored slot by slot into the optimizer that `prepare_training` built
         # over `optimized_variables` before `fit`, the variables the uninterrupted run's steps update.
-        self.model.load_weights(os.path.join(self.backup_dir, meta["weights"]))
+        saving.load_weights(self.model, os.path.join(self.backup_dir, meta["weights"]))
         self.model._initial_epoch = meta["epoch"]
 
     def on_epoch_end(self, epoch, logs=None):

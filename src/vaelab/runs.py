@@ -464,9 +464,9 @@ def load_run(path: str | Path, checkpoint: str | None = None, require_final: boo
     """Loads a run's config and model: `model.keras`, else checkpoints/last.keras; `checkpoint` ("last",
     "best" or a .keras path) picks one. With `require_final`, an unfinished run (no model.keras) is refused
     unless a checkpoint is named: results of an earlier checkpoint must be asked for."""
-    import keras
 
     import vaelab.models.kinds  # noqa: F401  (registers the serializable classes)
+    from vaelab import saving
 
     path = Path(path)
     cfg = read_run_config(path)
@@ -485,7 +485,7 @@ def load_run(path: str | Path, checkpoint: str | None = None, require_final: boo
             continue
         digest = file_hash(f)  # an unreadable file: "cannot read (permission denied)", never "damaged"
         try:
-            model = keras.saving.load_model(f, compile=False)
+            model = saving.load_model(f, compile=False)
         except Exception as e:  # Keras raises many kinds for a damaged zip
             hint = (f"; the checkpoint {last} is intact: `cp {last} {f}` restores the model from it"
                     if f != last and last.is_file() else "")

@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from vaelab import saving
 from vaelab.atomic import save_model_atomic
 from vaelab.optimizers import FusedAdam
 
@@ -66,7 +67,7 @@ class ClassifierFeatures:
         f = Path(cache_dir) / CLASSIFIER_FILE
         if f.is_file():
             try:
-                model = keras.saving.load_model(f, compile=False)
+                model = saving.load_model(f, compile=False)
                 shape = tuple(model.input_shape[1:])
                 if shape != tuple(np.shape(train_images)[1:]):
                     raise ValueError(f"made for images of shape {shape}, not {tuple(np.shape(train_images)[1:])}")
