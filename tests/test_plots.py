@@ -128,3 +128,24 @@ def test_arithmetic_combination_is_scored():
     assert "combo: +1 Smiling -1 Eyeglasses" in labels
     with pytest.raises(ValueError, match="unknown attribute"):
         make_view("arithmetic", s, Options(combo={"Bald": 1.0}))
+
+
+def test_charts_are_laid_out_once_and_figures_of_images_are_cropped(tmp_path):
+    """A chart figure is fitted by tight_layout and saved at its own size (no second layout pass for a crop);
+    a figure of fixed-aspect images is cropped to what it draws, so no caption is cut and no margin is left."""
+    from PIL import Image
+
+    chart = plots.plot_latent_histograms(np.random.default_rng(0).normal(size=(200, 8)))
+    strip = plots.plot_strips({"row": np.full((6, 8, 8, 1), 0.5)}, title="t",
+                              caption="a caption long enough to run past the panel's width of images")
+    assert plots.bbox_inches(chart) is None and plots.bbox_inches(strip) == "tight"
+    assert plots.bbox_inches(Figure()) == "tight"  # a caller's own figure: cropped as before
+    for name, fig in (("chart", chart), ("strip", strip)):
+        plots.savefig(fig, tmp_path / f"{name}.png", dpi=50)
+    w, h = chart.get_size_inches() * 50
+    assert Image.open(tmp_path / "chart.png").size == (round(w), round(h))
+    w, h = strip.get_size_inches() * 50
+    cropped = Image.open(tmp_path / "strip.png").size
+    assert cropped != (round(w), round(h))
+    extent = strip.get_tightbbox().extents * 50  # inches -> pixels: the caption's right end is inside the file
+    assert cropped[0] >= round(extent[2] - extent[0]) - 1

@@ -52,7 +52,7 @@ def history_figure(history: dict, model=None) -> tuple[object | None, str | None
 def png_bytes(fig, path: Path | None = None, dpi: int = 90) -> bytes:
     """The figure as PNG bytes (also written to `path` if given)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches=plots.bbox_inches(fig))
     data = buf.getvalue()
     if path is not None:
         write_atomic(path, data)

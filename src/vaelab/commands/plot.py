@@ -78,7 +78,7 @@ class Plot:
         for view in views:
             name = view.name
             path = Path(args.out) if single else out_dir / f"{name}.png"
-            savefig(view.figure, path, dpi=100, bbox_inches="tight")
+            savefig(view.figure, path, dpi=100)
             print(f"{name}: {path}" + (f"  ({view.caption})" if view.caption else ""))
             for note in view.notes:
                 print(f"vaelab plot: figure {name}: {note}", file=sys.stderr)
