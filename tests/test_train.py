@@ -176,7 +176,9 @@ def test_an_epoch_serialises_the_model_once_for_checkpoint_and_resume_state(tmp_
     cb.on_epoch_end(0, {"loss": 1.0})
     state = backup / runs.read_backup_metadata(backup)["weights"]
     first = state.read_bytes()
-    assert first == ckpt.run_dir.checkpoint("last").read_bytes()
+    last, best = ckpt.run_dir.checkpoint("last"), ckpt.run_dir.checkpoint("best")
+    assert first == last.read_bytes() == best.read_bytes()
+    assert state.stat().st_ino == last.stat().st_ino != best.stat().st_ino  # linked; best.keras, a user's, copied
     result.model.encoder.weights[0].assign(result.model.encoder.weights[0] + 1.0)
     ckpt.on_epoch_end(1, {"loss": 1.0})  # last.keras replaced by rename: the backup's name keeps epoch 1
     assert state.read_bytes() == first != ckpt.run_dir.checkpoint("last").read_bytes()

@@ -81,19 +81,22 @@ def save_model_atomic(model, path: str | Path) -> None:
         raise
 
 
-def copy_atomic(source: str | Path, path: str | Path) -> None:
+def copy_atomic(source: str | Path, path: str | Path, link: bool = False) -> None:
     """`source`'s bytes at `path` via a temp name + rename (a checkpoint written once, kept twice).
 
-    A hard link where the file system has them (no bytes copied): safe because no vaelab writer changes a
-    file in place, each replaces it by rename, so the other name keeps the old bytes. Else a byte copy."""
+    `link`: a hard link where the file system has them (no bytes copied), for vaelab's own files only (the resume
+    state): safe because no vaelab writer changes a file in place, each replaces it by rename, so the other name
+    keeps the old bytes; a user's `cp` onto one name would change both, so files users handle are copies."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     existed = path.is_file()
     try:
         tmp.unlink(missing_ok=True)  # a temp file left by a killed process of the same pid
         try:
+            if not link:
+                raise OSError
             os.link(source, tmp)
-        except OSError:  # no hard links here (some network and FAT file systems), or across devices
+        except OSError:  # a copy asked for, or no hard links here (some network and FAT file systems)
             shutil.copyfile(source, tmp)
         os.replace(tmp, path)
     except BaseException as e:

@@ -138,7 +138,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     The state is a whole `.keras` file (weights and optimizer slots, what `save_weights` writes, plus the
     config). Given the run's `AtomicCheckpoint`, which ran earlier in the same epoch end, the backup is that
-    epoch's `last.keras` under a second name (a hard link): the model is serialised once an epoch, not twice.
+    epoch's `last.keras` under a second name (a hard link: the backup is vaelab's own, removed at the end),
+    so the model is serialised once an epoch, not twice.
     """
 
     METADATA = BACKUP_METADATA
@@ -171,7 +172,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         path = os.path.join(self.backup_dir, name)
         ckpt = self.checkpoint
         if ckpt is not None and ckpt.saved_epoch == self._current_epoch - 1:  # this epoch's last.keras
-            copy_atomic(ckpt.run_dir.checkpoint("last"), path)
+            copy_atomic(ckpt.run_dir.checkpoint("last"), path, link=True)
         else:
             save_model_atomic(self.model, path)
         meta = {"epoch": self._current_epoch, "batch": 0, "weights": name}
