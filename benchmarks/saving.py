@@ -29,15 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3), "celeba": (64, 64, 3)}
 
 
-def _cold() -> None:
-    """Removes the lists `warm` stored, so Keras rebuilds its reference objects for every object again."""
-    from keras.src.backend.common import global_state
-
-    for name in list(vars(global_state.GLOBAL_STATE_TRACKER)):
-        if name.startswith("saving_attr_skiplist_"):
-            delattr(global_state.GLOBAL_STATE_TRACKER, name)
-
-
 def _cpu(fn) -> float:
     t = time.process_time()
     fn()
@@ -65,13 +56,14 @@ def models(presets: list[str]) -> dict:
 
 def save_load(model, folder: Path) -> dict[str, float]:
     import keras
+    from helpers import cool_keras_saving
 
     from vaelab import saving
 
     f = folder / "m.keras"
     out = {}
     for state in ("keras", "warm"):
-        _cold() if state == "keras" else saving.warm()
+        cool_keras_saving() if state == "keras" else saving.warm()
         out[f"save {state}"] = _cpu(lambda: model.save(f))
         out[f"load {state}"] = _cpu(lambda: keras.saving.load_model(f, compile=False))
     return out

@@ -76,3 +76,15 @@ def assert_resume_is_exact(tmp_path, model: dict | None = None, epochs: int = 4,
     for key in keys:
         assert resumed.history[key] == full.history[key], key
     return full, resumed
+
+
+def cool_keras_saving() -> None:
+    """Removes the attribute-skip lists `vaelab.saving.warm` stored in this thread: Keras alone again (it rebuilds
+    its reference objects for every object it saves or loads)."""
+    from keras.src.backend.common import global_state
+
+    from vaelab import saving
+
+    for name in list(vars(global_state.GLOBAL_STATE_TRACKER)):
+        if name.startswith(saving.KEY):
+            delattr(global_state.GLOBAL_STATE_TRACKER, name)

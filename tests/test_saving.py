@@ -8,6 +8,7 @@ import zipfile
 
 import keras
 import numpy as np
+from helpers import cool_keras_saving
 from keras.src.backend.common import global_state
 
 from vaelab import saving
@@ -38,15 +39,9 @@ def _layers_built_while(fn) -> int:
     return len(built)
 
 
-def _clear():
-    for name in list(vars(global_state.GLOBAL_STATE_TRACKER)):
-        if name.startswith("saving_attr_skiplist_"):
-            delattr(global_state.GLOBAL_STATE_TRACKER, name)
-
-
 def test_a_warm_save_builds_no_reference_layers_and_writes_the_same_model(tmp_path):
     model = _model()
-    _clear()
+    cool_keras_saving()
     cold = _layers_built_while(lambda: model.save(tmp_path / "cold.keras"))
     assert cold > 0  # Keras alone: a reference Layer for each object it walks (its cache is never read)
     saving.warm()  # builds each reference object once, for this thread

@@ -55,13 +55,17 @@ def assert_exact_grid(study: optuna.Study, values: list[float]) -> list:
     return complete
 
 
+def _trials(sweep_dir: Path) -> list:
+    """The grid study's trials so far; none while the study is not created yet."""
+    try:
+        return journal_study(sweep_dir, "grid").get_trials()
+    except (KeyError, FileNotFoundError, OSError):
+        return []
+
+
 def _running_trial(sweep_dir: Path, pid_ok, epochs_done: int = 0) -> int | None:
     """The pid of a worker (pid_ok(pid) true) whose RUNNING trial has `epochs_done` epochs in its history."""
-    try:
-        trials = journal_study(sweep_dir, "grid").get_trials()
-    except (KeyError, FileNotFoundError, OSError):  # the study is not created yet
-        return None
-    for t in trials:
+    for t in _trials(sweep_dir):
         pid = t.system_attrs.get("vaelab_worker", {}).get("pid")
         if t.state == TrialState.RUNNING and pid and pid_ok(pid) and (
                 not epochs_done or len(runs.read_history(t.user_attrs.get("run_dir", sweep_dir)).get("loss", []))
@@ -121,12 +125,7 @@ def test_kill_9_then_the_same_command_keeps_finished_trials_and_completes(tmp_pa
     deadline, running = time.time() + 300, []
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
-        if not (sweep_dir / "study.journal").is_file():
-            continue
-        try:
-            trials = journal_study(sweep_dir, "grid").get_trials()
-        except KeyError:  # the study is not created yet
-            continue
+        trials = _trials(sweep_dir)
         running = [t for t in trials if t.state == TrialState.RUNNING
                    and len(runs.read_history(t.user_attrs.get("run_dir", tmp_path)).get("loss", [])) >= 1]
         if running and any(t.state == TrialState.COMPLETE for t in trials):
@@ -181,7 +180,7 @@ def test_a_killed_child_worker_is_a_summary_line_and_the_sweep_completes(tmp_pat
     spec, sweep_dir, log = grid_spec(tmp_path, values, epochs=3), tmp_path / "sw", tmp_path / "sweep.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(sweep_cmd(spec, sweep_dir, "--workers", "2"), env=env(), stdout=out,
-                                stderr=subprocess.STDOUT, text=True)
+                                stderr=subprocess.STDOUT)
     with parent_stopped(proc, sweep_dir, log):
         child = _wait_for(lambda: _running_trial(sweep_dir, lambda p: p != proc.pid), proc, log,
                           "no child worker took a trial while the parent was stopped")

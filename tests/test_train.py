@@ -163,7 +163,7 @@ def test_an_epoch_serialises_the_model_once_for_checkpoint_and_resume_state(tmp_
     monkeypatch.setattr(keras.Model, "save", lambda self, path, *a, **k: (saved.append(Path(path).name),
                                                                          real(self, path, *a, **k))[1])
     result = fit(tiny_config(tmp_path, train={"epochs": 2, "run_name": "once"}))
-    # an epoch: last.keras (+ best.keras linked, + the backup linked); the end: model, encoder, decoder
+    # an epoch: last.keras (best.keras copied, the backup linked); the end: model, encoder, decoder
     assert [n for n in saved if ".last." in n] == [f".last.{os.getpid()}.tmp.keras"] * 2
     assert len(saved) == 2 + 3, saved
 

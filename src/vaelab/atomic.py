@@ -67,9 +67,9 @@ def save_model_atomic(model, path: str | Path) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")  # Keras needs the .keras suffix
     existed = path.is_file()
-    try:
-        from vaelab import saving  # Keras, imported only by the callers that save a model
+    from vaelab import saving  # Keras, imported only by the callers that save a model
 
+    try:
         saving.save(model, tmp)
         os.replace(tmp, path)
     except BaseException as e:
@@ -79,6 +79,15 @@ def save_model_atomic(model, path: str | Path) -> None:
             raise OSError(e.errno, f"writing {path} failed ({e.strerror or e}); {previous}. Free disk space "
                                    "(or raise the file size limit) and resume the run") from None
         raise
+
+
+def _hard_link(source: str | Path, path: Path) -> bool:
+    """Links `path` to `source`; False where the file system has no hard links (some network and FAT ones)."""
+    try:
+        os.link(source, path)
+    except OSError:
+        return False
+    return True
 
 
 def copy_atomic(source: str | Path, path: str | Path, link: bool = False) -> None:
@@ -92,11 +101,7 @@ def copy_atomic(source: str | Path, path: str | Path, link: bool = False) -> Non
     existed = path.is_file()
     try:
         tmp.unlink(missing_ok=True)  # a temp file left by a killed process of the same pid
-        try:
-            if not link:
-                raise OSError
-            os.link(source, tmp)
-        except OSError:  # a copy asked for, or no hard links here (some network and FAT file systems)
+        if not (link and _hard_link(source, tmp)):
             shutil.copyfile(source, tmp)
         os.replace(tmp, path)
     except BaseException as e:

@@ -464,7 +464,6 @@ def load_run(path: str | Path, checkpoint: str | None = None, require_final: boo
     """Loads a run's config and model: `model.keras`, else checkpoints/last.keras; `checkpoint` ("last",
     "best" or a .keras path) picks one. With `require_final`, an unfinished run (no model.keras) is refused
     unless a checkpoint is named: results of an earlier checkpoint must be asked for."""
-
     import vaelab.models.kinds  # noqa: F401  (registers the serializable classes)
     from vaelab import saving
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 
 _KINDS = ("Operation", "Layer", "Functional", "Sequential", "Metric", "Optimizer", "Loss")
+KEY = "saving_attr_skiplist_"  # + kind: the name Keras reads the list under
 
 
 def warm() -> None:
@@ -30,7 +31,7 @@ def warm() -> None:
     except ImportError:  # another Keras layout: nothing to warm
         return
     for kind in _KINDS:
-        key = f"saving_attr_skiplist_{kind}"
+        key = KEY + kind
         if global_state.get_global_attribute(key) is None:
             try:
                 global_state.set_global_attribute(key, saving_lib.get_attr_skipset(kind))
